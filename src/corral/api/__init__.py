@@ -1,0 +1,1 @@
+"""The resource framework: one declaration per type yields schema, OpenAPI, JSON and validation."""

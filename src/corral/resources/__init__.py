@@ -1,0 +1,17 @@
+"""The resource types corral serves."""
+
+from __future__ import annotations
+
+from corral.api.registry import Registry
+
+
+def default_registry() -> Registry:
+    from corral.resources.accounts import AccountType, ProjectType
+    from corral.resources.bus_schemas import PublishType, SubscribeType
+    from corral.resources.credentials import ApiKeyType
+    from corral.resources.settings import ActiveSettingType, SettingType
+
+    return Registry([
+        AccountType(), ProjectType(), ApiKeyType(), SettingType(), ActiveSettingType(),
+        SubscribeType(), PublishType(),
+    ])

@@ -1,0 +1,127 @@
+"""The corral server: aiohttp application, middlewares, start-up and shutdown."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy.exc
+from aiohttp import web
+
+from corral.errors import ApiError, ProtocolError
+from corral.resources import default_registry
+from corral.resources.settings import SettingsService
+from corral.server.auth import Authenticator
+from corral.server.bootstrap import AdminKey, bootstrap
+from corral.server.rest import PRINCIPAL_KEY, SERVICES, MAX_BODY, handle_v1, json_response
+from corral.server.services import Services
+from corral.store import Store, normalize_url
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed",
+               413: "MaxLengthExceeded", 415: "InvalidBodyContent"}
+
+
+def error_response(e: ApiError) -> web.Response:
+    headers = {"WWW-Authenticate": 'Basic realm="corral"'} if e.status == 401 else None
+    return json_response(e.to_json(), status=e.status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return error_response(e)
+    except ProtocolError as e:
+        return error_response(ApiError(e.message, status=422, code="InvalidFormat",
+                                       field_name=e.field_name))
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        code = _HTTP_CODES.get(e.status, "BadRequest" if e.status < 500 else "ServerError")
+        return error_response(ApiError(e.reason, status=e.status, code=code))
+    except sqlalchemy.exc.IntegrityError as e:
+        log.info("conflict on %s %s: %s", request.method, request.path, e.orig)
+        return error_response(ApiError("the change conflicts with existing data", status=409,
+                                       code="Conflict"))
+    except Exception:
+        log.exception("error serving %s %s", request.method, request.path)
+        return error_response(ApiError("internal server error", status=500))
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.path == "/v1" or request.path.startswith("/v1/"):
+        services = request.app[SERVICES]
+        request[PRINCIPAL_KEY] = await services.auth.authenticate(
+            request.headers.get("Authorization"))
+    return await handler(request)
+
+
+async def handle_ping(request: web.Request) -> web.Response:
+    return web.Response(text="pong")
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = field(default_factory=lambda: Path("./data"))
+    db_url: str | None = None
+
+
+class CorralServer:
+    """Owns the store, the services and the HTTP site. ``await start()``, ``await stop()``."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.server_id = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.app = web.Application(middlewares=[error_middleware, auth_middleware],
+                                   client_max_size=MAX_BODY)
+        self.runner: web.AppRunner | None = None
+        self.admin_key: AdminKey | None = None
+        self.port: int | None = None
+        self.services: Services | None = None
+
+    @property
+    def url(self) -> str:
+        host = self.config.host if self.config.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store(normalize_url(cfg.db_url, data_dir=cfg.data_dir))
+        await store.migrate()
+        settings = SettingsService(store)
+        await settings.load()
+        auth = Authenticator(store, cache_seconds=lambda: settings.get_seconds(
+            "api.auth.cache.seconds"))
+        self.services = services = Services(store=store, settings=settings,
+                                            registry=default_registry(), auth=auth,
+                                            server_id=self.server_id)
+        self.admin_key = await bootstrap(store, data_dir=cfg.data_dir)
+        app = self.app
+        app[SERVICES] = services
+        app.router.add_get("/ping", handle_ping)
+        app.router.add_route("*", "/v1{tail:(/.*)?}", handle_v1)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, cfg.host, cfg.port, reuse_address=True)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        log.info("corral server %s listening on %s", self.server_id, self.url)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if self.services is not None:
+            await self.services.store.close()

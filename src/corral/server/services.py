@@ -1,0 +1,38 @@
+"""What a request handler can reach: store, settings, types, auth, bus and change hooks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from corral.api.registry import Registry
+    from corral.api.resource import ResourceType
+    from corral.resources.settings import SettingsService
+    from corral.server.auth import Authenticator
+    from corral.store import Store
+
+log = logging.getLogger(__name__)
+
+ChangeListener = Callable[["ResourceType", Any], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Services:
+    store: Store
+    settings: SettingsService
+    registry: Registry
+    auth: Authenticator
+    server_id: str
+    bus: Any = None
+    change_listeners: list[ChangeListener] = field(default_factory=list)
+
+    async def changed(self, rtype: ResourceType, row: Any) -> None:
+        """A resource's row changed (created, updated, state): tell whoever listens."""
+        for listener in self.change_listeners:
+            try:
+                await listener(rtype, row)
+            except Exception:  # a listener must never undo a committed change
+                log.exception("change listener failed for %s %s", rtype.name, row.id)

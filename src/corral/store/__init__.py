@@ -1,0 +1,5 @@
+"""Storage: SQLAlchemy Core tables, Alembic migrations, SQLite (default) and PostgreSQL."""
+
+from corral.store.db import Store, normalize_url
+
+__all__ = ["Store", "normalize_url"]
