@@ -74,6 +74,7 @@ class ServerConfig:
     port: int = 8080
     data_dir: Path = field(default_factory=lambda: Path("./data"))
     db_url: str | None = None
+    db_schema: str | None = None  # PostgreSQL only: keep the tables in this schema
 
 
 class CorralServer:
@@ -97,7 +98,7 @@ class CorralServer:
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        store = Store(normalize_url(cfg.db_url, data_dir=cfg.data_dir))
+        store = Store(normalize_url(cfg.db_url, data_dir=cfg.data_dir), schema=cfg.db_schema)
         await store.migrate()
         settings = SettingsService(store)
         await settings.load()

@@ -90,7 +90,8 @@ class Authenticator:
         self.cache_seconds = cache_seconds
         self.clock = clock
         self._cache: dict[str, _Entry] = {}
-        self._rejected: dict[tuple[str, bytes], float] = {}
+        # access key -> (fingerprint of the last wrong secret, until when it is refused unchecked)
+        self._rejected: dict[str, tuple[bytes, float]] = {}
         self.hash_checks = 0  # how many slow checks ran (observable in tests)
 
     async def authenticate(self, header: str | None) -> Principal:
@@ -100,13 +101,14 @@ class Authenticator:
         entry = self._cache.get(access)
         if entry is not None and entry.expires > now and hmac.compare_digest(entry.fingerprint, fp):
             return entry.principal
-        if self._rejected.get((access, fp), 0.0) > now:
+        rejected = self._rejected.get(access)
+        if rejected is not None and rejected[1] > now and rejected[0] == fp:
             raise Unauthorized("invalid access key or secret key")
         principal = await self._verify(access, secret)
         if principal is None:
             if len(self._rejected) > 10_000:
                 self._rejected.clear()
-            self._rejected[(access, fp)] = now + _NEGATIVE_TTL
+            self._rejected[access] = (fp, now + _NEGATIVE_TTL)
             raise Unauthorized("invalid access key or secret key")
         self._cache[access] = _Entry(fp, principal, now + self.cache_seconds())
         return principal
@@ -140,9 +142,11 @@ class Authenticator:
     def forget_key(self, access_key: str | None) -> None:
         if access_key is not None:
             self._cache.pop(access_key, None)
+            self._rejected.pop(access_key, None)
 
     def forget_account(self, account_id: int) -> None:
         for key in [k for k, e in self._cache.items()
                     if e.principal.account_id == account_id
                     or e.principal.project_id == account_id]:
             del self._cache[key]
+        self._rejected.clear()

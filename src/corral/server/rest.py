@@ -27,7 +27,7 @@ from corral.store import tables
 log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
-PRINCIPAL_KEY = "corral.principal"
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 MAX_BODY = 1024 * 1024
 
 

@@ -56,7 +56,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class Store:
     """The database: ``async with store.tx() as conn`` for work in one transaction."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, schema: str | None = None) -> None:
+        """``schema``: on PostgreSQL, the schema (search_path) to keep corral's tables in."""
         url = normalize_url(url)
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
@@ -64,8 +65,9 @@ class Store:
             engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
             sa_event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         else:
+            connect_args = {"server_settings": {"search_path": schema}} if schema else {}
             engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                                         pool_pre_ping=False)
+                                         connect_args=connect_args)
         self.engine: AsyncEngine = engine
 
     @property
