@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from corral.errors import ValidationError
@@ -49,6 +49,8 @@ class Field:
         return None
 
     def modifiers(self) -> tuple[str, ...]:
+        if self.column == "id":  # a wire id is a row number underneath: no text matching
+            return _ORDERED_MODIFIERS
         if self.type in ("string", "enum") and self.reference_type is None:
             return _STRING_MODIFIERS if self.type == "string" else _EQ_MODIFIERS
         if self.type in ("int", "date"):
@@ -186,11 +188,17 @@ _CHECKERS = {
 
 def parse_filter_value(field: Field, raw: str) -> Any:
     """A query-string filter value converted to the field's type."""
-    if field.type == "int":
+    if field.type in ("int", "date"):
+        # A date column holds epoch milliseconds: filter by those or by an ISO-8601 date.
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
-            raise _fail(field, f"filter {field.name} needs an integer, got {raw!r}") from None
+            value = _iso_millis(raw) if field.type == "date" else None
+        if value is None or not -(2**63) <= value < 2**63:
+            what = "an ISO-8601 date or epoch milliseconds" if field.type == "date" else \
+                "an integer"
+            raise _fail(field, f"filter {field.name} needs {what}, got {raw!r}")
+        return value
     if field.type == "boolean":
         if raw.lower() not in ("true", "false"):
             raise _fail(field, f"filter {field.name} needs true or false, got {raw!r}")
@@ -199,3 +207,13 @@ def parse_filter_value(field: Field, raw: str) -> Any:
         raise _fail(field, f"filter {field.name} may not contain NUL characters",
                     "InvalidCharacters")
     return raw
+
+
+def _iso_millis(raw: str) -> int | None:
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1000)

@@ -158,7 +158,9 @@ class TableType(ResourceType):
     # ---- scoping -------------------------------------------------------------------------
     def scope_clauses(self, ctx: Context) -> list[Any]:
         t = self.table
-        clauses: list[Any] = [t.c.kind.in_(self.kinds), t.c.state.not_in(HIDDEN_STATES)]
+        clauses: list[Any] = []
+        if "kind" in t.c:
+            clauses += [t.c.kind.in_(self.kinds), t.c.state.not_in(HIDDEN_STATES)]
         if self.scoped:
             if ctx.project_id is not None:
                 clauses.append(t.c.account_id == ctx.project_id)
@@ -294,7 +296,7 @@ class TableType(ResourceType):
                 "data": {"fields": extra} if extra else {},
                 **columns,
             }
-            if self.scoped and "account_id" not in row:
+            if self.scoped and row.get("account_id") is None:  # absent or null: the default
                 row["account_id"] = self.owner_for_create(ctx)
             await self.before_insert(ctx, conn, row, values)
             result = await conn.execute(sa.insert(self.table).values(**row).returning(self.table))

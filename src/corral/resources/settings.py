@@ -63,6 +63,8 @@ DEFINITIONS: tuple[SettingDef, ...] = (
                description="how long an agent has to answer a ping"),
     SettingDef("agent.ping.missed.max", "6", min=1,
                description="missed pings after which an agent goes reconnecting"),
+    SettingDef("resource.purge.delay.seconds", "600", min=0,
+               description="how long a removed resource stays before its purge process runs"),
     SettingDef("api.url", "", kind="str", public=True,
                description="the URL agents and injected keys use to reach this server "
                            "(empty: derived from the request)"),
@@ -73,8 +75,14 @@ class SettingsService:
     """Every setting's current value; changes are written to the database and applied now."""
 
     def __init__(self, store: Store, definitions: tuple[SettingDef, ...] = DEFINITIONS) -> None:
+        from corral.engine.definitions import timeout_settings
+
         self.store = store
         self.defs: dict[str, SettingDef] = {d.name: d for d in definitions}
+        for name, seconds in timeout_settings().items():
+            self.defs.setdefault(name, SettingDef(
+                name, str(int(seconds)), description="overall timeout of the process "
+                "(0: retried until it succeeds); past it the process fails"))
         self._db: dict[str, str] = {}
         self._listeners: list[Callable[[str, str], None]] = []
 

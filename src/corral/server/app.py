@@ -12,14 +12,20 @@ from typing import Any
 import sqlalchemy.exc
 from aiohttp import web
 
+from corral.bus import Bus
+from corral.engine.pool import ProcessPool
+from corral.engine.purge import PurgeTask
 from corral.errors import ApiError, ProtocolError
 from corral.resources import default_registry
 from corral.resources.settings import SettingsService
 from corral.server.auth import Authenticator
 from corral.server.bootstrap import AdminKey, bootstrap
+from corral.server.changes import ChangePublisher
 from corral.server.rest import PRINCIPAL_KEY, SERVICES, MAX_BODY, handle_v1, json_response
 from corral.server.services import Services
+from corral.server.websocket import PingTicker
 from corral.store import Store, normalize_url
+from corral.store.eventlog import StoreEventLog
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +95,7 @@ class CorralServer:
         self.admin_key: AdminKey | None = None
         self.port: int | None = None
         self.services: Services | None = None
+        self.changes: ChangePublisher | None = None
 
     @property
     def url(self) -> str:
@@ -108,6 +115,18 @@ class CorralServer:
                                             registry=default_registry(), auth=auth,
                                             server_id=self.server_id)
         self.admin_key = await bootstrap(store, data_dir=cfg.data_dir)
+        event_log = StoreEventLog(store)
+        services.bus = Bus(log=event_log)
+        services.pinger = PingTicker(settings)
+        services.pinger.start()
+        self.changes = ChangePublisher(
+            services, services.bus,
+            root_url=lambda: settings.get("api.url").rstrip("/") or f"{self.url}/v1")
+        services.change_listeners.append(self.changes.on_change)
+        services.engine = ProcessPool(services, server_id=self.server_id)
+        services.engine.start()
+        self.purge = PurgeTask(services, event_log=event_log)
+        self.purge.start()
         app = self.app
         app[SERVICES] = services
         app.router.add_get("/ping", handle_ping)
@@ -122,7 +141,15 @@ class CorralServer:
         log.info("corral server %s listening on %s", self.server_id, self.url)
 
     async def stop(self) -> None:
+        services = self.services
+        if services is not None and services.engine is not None:
+            await self.purge.stop()
+            await services.engine.stop()
+        if services is not None and services.bus is not None:
+            await services.pinger.stop()
+            await self.changes.flush_all()
+            await services.bus.close()  # closes every socket's sink (1001)
         if self.runner is not None:
             await self.runner.cleanup()
-        if self.services is not None:
-            await self.services.store.close()
+        if services is not None:
+            await services.store.close()

@@ -26,8 +26,15 @@ class Services:
     registry: Registry
     auth: Authenticator
     server_id: str
-    bus: Any = None
+    bus: Any = None  # corral.bus.EventBus, set at start-up
+    pinger: Any = None  # corral.server.websocket.PingTicker
+    engine: Any = None  # corral.engine.pool.ProcessPool
     change_listeners: list[ChangeListener] = field(default_factory=list)
+
+    def wake_engine(self) -> None:
+        """A process was submitted (and committed): let the pool look now."""
+        if self.engine is not None:
+            self.engine.wake()
 
     async def changed(self, rtype: ResourceType, row: Any) -> None:
         """A resource's row changed (created, updated, state): tell whoever listens."""

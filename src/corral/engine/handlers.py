@@ -1,0 +1,133 @@
+"""Process handlers: what a process does between its transitioning and done states.
+
+Most processes only move states. Those that need an agent call it: ``instance.start``
+sends ``compute.instance.activate`` to the agent of the instance's host, and so on
+(the definition's ``agent_command``). The final reply's ``data[<resourceType>]`` is
+written back onto the resource (keys starting with ``+`` merge maps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from corral.engine.attempt import Attempt, HandlerResult
+from corral.errors import ProcessDelay
+from corral.protocol.ids import format_id
+from corral.store import tables
+
+Handler = Callable[[Attempt], Awaitable[HandlerResult | None]]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def handler(*names: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        for name in names:
+            _HANDLERS[name] = fn
+        return fn
+    return register
+
+
+def get(process_name: str) -> Handler | None:
+    return _HANDLERS.get(process_name)
+
+
+def _reply_fields(reply: Any, resource_type: str) -> dict[str, Any]:
+    data = reply.data or {}
+    fields = data.get(resource_type)
+    return dict(fields) if isinstance(fields, dict) else {}
+
+
+async def host_payload(a: Attempt, host_id: int | None) -> dict[str, Any] | None:
+    if host_id is None:
+        return None
+    h = tables.host
+    row = await a.services.store.fetch_one(sa.select(h).where(h.c.id == host_id))
+    if row is None:
+        return None
+    return {"id": format_id("host", row.id), "uuid": row.uuid, "name": row.name,
+            "agentId": format_id("agent", row.agent_id)}
+
+
+def resource_payload(a: Attempt) -> dict[str, Any]:
+    """The resource as the agent needs it: every declared field, wire ids."""
+    from corral.api.context import Context, Principal
+
+    admin = Principal(credential_id=0, account_id=0, account_kind="admin", project_id=None)
+    ctx = Context(principal=admin, project_id=None, root_url="", services=a.services)
+    out = a.rtype.render(ctx, _Row(a.resource))
+    for key in ("links", "actions"):
+        out.pop(key, None)
+    return out
+
+
+class _Row:
+    """Adapts a row mapping to what ``TableType.render`` reads (``row._mapping``)."""
+
+    def __init__(self, mapping: Any) -> None:
+        self._mapping = mapping
+
+
+async def _agent_call(a: Attempt, command: str) -> HandlerResult:
+    host_id = a.resource.get("host_id")
+    agent_id = await a.agent_of(host_id)
+    payload = {a.rtype.name: resource_payload(a), "host": await host_payload(a, host_id),
+               "processName": a.definition.name}
+    reply = await a.call_agent(command, agent_id, payload)
+    return HandlerResult(fields=_reply_fields(reply, a.rtype.name))
+
+
+@handler("instance.create")
+async def instance_create(a: Attempt) -> HandlerResult:
+    fields: dict[str, Any] = {}
+    if a.resource["host_id"] is None:
+        fields["hostId"] = await allocate_host(a)
+    start = (a.resource["data"] or {}).get("fields", {}).get("startOnCreate", True)
+    return HandlerResult(fields=fields, chain=None if start is False else a.definition.delegate)
+
+
+async def allocate_host(a: Attempt) -> int:
+    """The active host of the instance's project with the fewest live instances."""
+    h, i = tables.host, tables.instance
+    load = (sa.select(sa.func.count()).where(i.c.host_id == h.c.id, i.c.removed.is_(None))
+            .correlate(h).scalar_subquery())
+    row = await a.services.store.fetch_one(
+        sa.select(h.c.id).where(h.c.account_id == a.resource["account_id"],
+                                h.c.state == "active", h.c.agent_id.is_not(None))
+        .order_by(load, h.c.id).limit(1))
+    if row is None:
+        raise ProcessDelay("no active host in the project to run the instance on")
+    return int(row.id)
+
+
+@handler("instance.start")
+async def instance_start(a: Attempt) -> HandlerResult:
+    return await _agent_call(a, "compute.instance.activate")
+
+
+@handler("instance.stop")
+async def instance_stop(a: Attempt) -> HandlerResult:
+    return await _agent_call(a, "compute.instance.deactivate")
+
+
+@handler("instance.restart")
+async def instance_restart(a: Attempt) -> HandlerResult:
+    await _agent_call(a, "compute.instance.deactivate")
+    return await _agent_call(a, "compute.instance.activate")
+
+
+@handler("instance.remove")
+async def instance_remove(a: Attempt) -> HandlerResult | None:
+    if a.resource["host_id"] is None:
+        return None  # never placed: nothing on any agent to remove
+    return await _agent_call(a, "compute.instance.remove")
+
+
+@handler("volume.activate", "volume.deactivate", "volume.remove")
+async def volume_command(a: Attempt) -> HandlerResult | None:
+    if a.resource.get("host_id") is None:
+        return None
+    command = a.definition.agent_command or f"storage.volume.{a.definition.action}"
+    return await _agent_call(a, command)

@@ -1,0 +1,388 @@
+"""The process pool: claims ready processes from the database and runs their attempts.
+
+One loop per server. It claims unfinished ``process_instance`` rows whose ``run_after``
+has passed and that no live server is running; only the *oldest* unfinished process
+of a resource is ever claimable, which is the resource lock (one process at a time
+per resource, in the order they were asked for). A claim is a conditional UPDATE of
+``running_process_server_id``; on PostgreSQL the candidate rows are read with
+``FOR UPDATE SKIP LOCKED`` so several servers share the pool; on SQLite the single
+connection serialises claims.
+
+A server refreshes ``running_at`` of the rows it runs; a row whose ``running_at`` is
+older than ``process.running_delay.millis`` belongs to a dead server and is taken over
+(replay after a crash). Between attempts the loop sleeps until the earliest
+``run_after`` or ``process.replay.interval.seconds``, whichever is sooner, and is woken
+at once when a process is submitted or finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from corral.engine import handlers as handler_registry
+from corral.engine.attempt import Attempt, HandlerResult
+from corral.engine.backoff import RetryPolicy
+from corral.engine.definitions import REGISTRY, ProcessDefinition, timeout_setting_name
+from corral.engine.log import ExecutionLog
+from corral.engine.statemachine import (
+    DELEGATE,
+    ExitReason,
+    Failure,
+    Phase,
+    Result,
+    Verdict,
+    decide_after_error,
+    decide_start,
+    decide_success,
+    exit_reason_for,
+    is_final,
+)
+from corral.engine.submit import now_ms, submit
+from corral.errors import ErrorReply, ProcessDelay
+from corral.store import tables
+
+log = logging.getLogger(__name__)
+
+pi = tables.process_instance
+pe = tables.process_execution
+# Execution rows kept per process: the first few attempts and the most recent ones.
+KEEP_FIRST_EXECUTIONS = 2
+KEEP_LAST_EXECUTIONS = 8
+
+
+class ProcessPool:
+    def __init__(self, services: Any, *, server_id: str, concurrency: int = 64) -> None:
+        self.services = services
+        self.store = services.store
+        self.server_id = server_id
+        self.concurrency = concurrency
+        self.running: dict[int, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.attempts_run = 0
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._loop()), loop.create_task(self._heartbeat())]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in list(self.running.values()):
+            t.cancel()
+        await asyncio.gather(*self._tasks, *self.running.values(), return_exceptions=True)
+        # Let another server (or our next start) take the unfinished ones over at once.
+        if self.running:
+            with contextlib.suppress(Exception):
+                async with self.store.tx() as conn:
+                    await conn.execute(sa.update(pi).where(
+                        pi.c.id.in_(list(self.running)), pi.c.end_time.is_(None),
+                        pi.c.running_process_server_id == self.server_id,
+                    ).values(running_process_server_id=None, running_at=None))
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            wait = self.services.settings.get_seconds("process.replay.interval.seconds")
+            try:
+                room = self.concurrency - len(self.running)
+                if room > 0:
+                    for row in await self._claim(room):
+                        self._spawn(row)
+                wait = min(wait, await self._until_next())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("process pool loop failed; retrying")
+                wait = 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(wait, 0.005))
+
+    async def _until_next(self) -> float:
+        """Seconds until the earliest waiting process may run (capped by the caller)."""
+        row = await self.store.fetch_one(sa.select(sa.func.min(pi.c.run_after)).where(
+            pi.c.end_time.is_(None), pi.c.running_process_server_id.is_(None)))
+        if row is None or row[0] is None:
+            return 3600.0
+        return max(0.0, (int(row[0]) - now_ms()) / 1000.0)
+
+    async def _claim(self, limit: int) -> list[Any]:
+        now = now_ms()
+        stale = now - self.services.settings.get_int("process.running_delay.millis")
+        older = pi.alias("older")
+        free = sa.or_(pi.c.running_process_server_id.is_(None), pi.c.running_at < stale)
+        candidates = (
+            sa.select(pi.c.id)
+            .where(
+                pi.c.end_time.is_(None), pi.c.run_after <= now, free,
+                ~sa.exists().where(older.c.resource_type == pi.c.resource_type,
+                                   older.c.resource_id == pi.c.resource_id,
+                                   older.c.end_time.is_(None), older.c.id < pi.c.id),
+            )
+            .order_by(pi.c.priority.desc(), pi.c.id)
+            .limit(limit)
+        )
+        if not self.store.is_sqlite:
+            candidates = candidates.with_for_update(of=pi, skip_locked=True)
+        async with self.store.tx() as conn:
+            ids = [r.id for r in await conn.execute(candidates) if r.id not in self.running]
+            if not ids:
+                return []
+            result = await conn.execute(
+                sa.update(pi).where(pi.c.id.in_(ids), pi.c.end_time.is_(None), free)
+                .values(running_process_server_id=self.server_id, running_at=now)
+                .returning(*pi.c))
+            return list(result.mappings())
+
+    def _spawn(self, row: Any) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(row))
+        self.running[row["id"]] = task
+
+        def done(_t: asyncio.Task[None], pid: int = row["id"]) -> None:
+            self.running.pop(pid, None)
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    async def _heartbeat(self) -> None:
+        while not self._stopping:
+            delay = max(0.05, self.services.settings.get_seconds("process.running_delay.millis")
+                        / 3)
+            await asyncio.sleep(delay)
+            if self.running:
+                with contextlib.suppress(Exception):
+                    async with self.store.tx() as conn:
+                        await conn.execute(sa.update(pi).where(
+                            pi.c.id.in_(list(self.running)),
+                            pi.c.running_process_server_id == self.server_id,
+                        ).values(running_at=now_ms()))
+
+    # ------------------------------------------------------------------ one attempt
+
+    async def _run(self, process: Any) -> None:
+        try:
+            await self.run_attempt(process)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("attempt of process %s crashed", process["id"])
+
+    async def run_attempt(self, process: Any) -> None:
+        definition = REGISTRY.get(process["process_name"])
+        rtype = self.services.registry.get(definition.resource_type)
+        table = rtype.table
+        attempt_no = int(process["execution_count"]) + 1
+        elog = ExecutionLog(process_name=definition.name, resource_type=definition.resource_type,
+                            resource_id=process["resource_id"])
+        elog.begin_attempt(attempt=attempt_no, server_id=self.server_id, time=time.time())
+        self.attempts_run += 1
+        data = dict(process["data"] or {})
+
+        async with self.store.tx() as conn:
+            resource = (await conn.execute(
+                sa.select(table).where(table.c.id == process["resource_id"]))).mappings().first()
+            decision = decide_start(definition, resource["state"] if resource else None)
+            if not decision.run_handlers:
+                reason = decision.exit_reason or ExitReason.CANCELED
+                elog.note(f"resource is {decision.origin_state}: {reason}", time=time.time())
+                elog.end_attempt(exit_reason=reason, time=time.time())
+                result = Result.SUCCESS if decision.verdict is Verdict.ALREADY_DONE \
+                    else Result.CANCELED
+                await self._finish(conn, process, attempt_no, reason, result, elog)
+                return
+            # an error shown by an earlier attempt stays visible until the process ends
+            values: dict[str, Any] = {} if resource["transitioning"] == "error" \
+                else {"transitioning": "yes"}
+            if decision.state_to_write is not None:
+                values["state"] = decision.state_to_write
+                elog.transition(decision.origin_state, decision.state_to_write, time=time.time())
+                data.setdefault("originState", decision.origin_state)
+            if values:
+                resource = (await conn.execute(
+                    sa.update(table).where(table.c.id == resource["id"]).values(**values)
+                    .returning(table))).mappings().one()
+            await conn.execute(sa.update(pi).where(pi.c.id == process["id"]).values(
+                execution_count=attempt_no, phase=Phase.STARTED.value, data=data))
+        if decision.state_to_write is not None:
+            await self._changed(rtype, table, resource["id"])
+
+        handler = handler_registry.get(definition.name)
+        attempt = Attempt(self.services, definition, {**process, "data": data}, rtype, resource,
+                          elog, self.server_id)
+        try:
+            outcome = await handler(attempt) if handler is not None else None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._after_error(attempt, decision.transitioning_state, attempt_no, exc)
+            return
+        await self._succeed(attempt, decision.transitioning_state, attempt_no,
+                            outcome or HandlerResult())
+
+    async def _succeed(self, a: Attempt, transitioning_state: str | None, attempt_no: int,
+                       outcome: HandlerResult) -> None:
+        definition, table, process = a.definition, a.rtype.table, a.process
+        assert transitioning_state is not None
+        chain = outcome.chain
+        if chain is DELEGATE and "chain" in a.data:  # asked for when the process was submitted
+            chain = a.data["chain"]
+        completion = decide_success(definition, transitioning_state, chain=chain)
+        now = time.time()
+        async with self.store.tx() as conn:
+            values = self._field_values(a, outcome.fields)
+            values.update(transitioning="yes" if completion.chain else "no",
+                          transitioning_message=None, transitioning_progress=None)
+            if completion.state_to_write is not None:
+                values["state"] = completion.state_to_write
+                a.log.transition(transitioning_state, completion.state_to_write, time=now)
+                if completion.state_to_write == "removed":
+                    values["removed"] = now_ms()
+            await conn.execute(sa.update(table).where(table.c.id == process["resource_id"])
+                               .values(**values))
+            if completion.chain:
+                a.log.note(f"chains to {completion.chain}", time=now)
+                await submit(conn, completion.chain, resource_type=definition.resource_type,
+                             resource_id=process["resource_id"],
+                             account_id=process["account_id"], server_id=self.server_id,
+                             data={k: v for k, v in a.data.items()
+                                   if k not in ("originState", "chain")},
+                             priority=process["priority"])
+            await self._after_done(conn, a)
+            a.log.end_attempt(exit_reason=completion.exit_reason, time=now)
+            await self._finish(conn, process, attempt_no, completion.exit_reason,
+                               Result.SUCCESS, a.log)
+        await self._changed(a.rtype, table, process["resource_id"])
+
+    async def _after_done(self, conn: Any, a: Attempt) -> None:
+        """Follow-ups in the finishing transaction: the purge after a remove."""
+        d = a.definition
+        if d.name.endswith(".remove") and REGISTRY.find(f"{d.resource_type.lower()}.purge"):
+            delay = self.services.settings.get_int("resource.purge.delay.seconds") * 1000
+            await submit(conn, f"{d.resource_type.lower()}.purge", resource_type=d.resource_type,
+                         resource_id=a.process["resource_id"], account_id=a.process["account_id"],
+                         server_id=self.server_id, run_after=now_ms() + delay)
+
+    def _field_values(self, a: Attempt, fields: dict[str, Any]) -> dict[str, Any]:
+        """Column values for fields a handler or an agent reply wants written."""
+        if not fields:
+            return {}
+        declared = a.rtype.field_map()
+        columns: dict[str, Any] = {}
+        extra = dict((a.resource["data"] or {}).get("fields", {}))
+        touched = False
+        for name, value in fields.items():
+            merge = name.startswith("+")
+            name = name.lstrip("+")
+            f = declared.get(name)
+            if f is None:
+                log.debug("ignoring unknown field %s for %s", name, a.rtype.name)
+                continue
+            if f.column is None:
+                if merge and isinstance(value, dict) and isinstance(extra.get(name), dict):
+                    value = {**extra[name], **value}
+                extra[name] = value
+                touched = True
+            else:
+                columns[f.column] = value
+        if touched:
+            columns["data"] = {**(a.resource["data"] or {}), "fields": extra}
+        return columns
+
+    async def _after_error(self, a: Attempt, transitioning_state: str | None, attempt_no: int,
+                           exc: BaseException) -> None:
+        definition, table, process = a.definition, a.rtype.table, a.process
+        reason = exit_reason_for(exc)
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        now = time.time()
+        if is_final(reason):  # a handler found the process has nothing left to do
+            a.log.note(message, time=now)
+            a.log.end_attempt(exit_reason=reason, time=now)
+            async with self.store.tx() as conn:
+                await conn.execute(sa.update(table).where(table.c.id == process["resource_id"])
+                                   .values(transitioning="no"))
+                await self._finish(conn, process, attempt_no, reason, Result.CANCELED, a.log)
+            await self._changed(a.rtype, table, process["resource_id"])
+            return
+        timeout = self._overall_timeout(definition)
+        policy = RetryPolicy.from_settings(
+            self.services.settings.get("process.retry_max_wait.millis"))
+        decision = decide_after_error(
+            definition, reason, attempt=attempt_no, start_time=process["start_time"] / 1000,
+            now=now, timeout=timeout, policy=policy,
+            delay=exc.delay if isinstance(exc, ProcessDelay) else None,
+            origin_state=a.data.get("originState"), message=message)
+        if reason is ExitReason.UNKNOWN_EXCEPTION:
+            log.warning("process %s (%s) attempt %d failed: %r", process["id"], definition.name,
+                        attempt_no, exc)
+        a.log.set_exception(exc)
+        a.log.end_attempt(exit_reason=reason, time=now)
+        async with self.store.tx() as conn:
+            if isinstance(decision, Failure):
+                values: dict[str, Any] = {"transitioning": "error",
+                                          "transitioning_message": message[:1024]}
+                if decision.state_to_write is not None:
+                    values["state"] = decision.state_to_write
+                await conn.execute(sa.update(table).where(table.c.id == process["resource_id"])
+                                   .values(**values))
+                await self._finish(conn, process, attempt_no, reason, Result.FAILURE, a.log)
+            else:
+                if isinstance(exc, ErrorReply):
+                    await conn.execute(sa.update(table).where(
+                        table.c.id == process["resource_id"]).values(
+                        transitioning="error", transitioning_message=message[:1024]))
+                await conn.execute(sa.update(pi).where(pi.c.id == process["id"]).values(
+                    exit_reason=reason.value, run_after=int(decision.run_after * 1000),
+                    running_process_server_id=None, running_at=None))
+                await self._record(conn, process["id"], attempt_no, a.log)
+        if isinstance(decision, Failure) or isinstance(exc, ErrorReply):
+            await self._changed(a.rtype, table, process["resource_id"])
+
+    def _overall_timeout(self, definition: ProcessDefinition) -> float:
+        try:
+            return float(self.services.settings.get(timeout_setting_name(definition.name)))
+        except (KeyError, ValueError):
+            return definition.default_timeout
+
+    async def _finish(self, conn: Any, process: Any, attempt_no: int, reason: ExitReason,
+                      result: Result, elog: ExecutionLog) -> None:
+        await conn.execute(sa.update(pi).where(pi.c.id == process["id"]).values(
+            end_time=now_ms(), exit_reason=reason.value, result=result.value,
+            phase=Phase.DONE.value, running_process_server_id=None,
+            execution_count=max(attempt_no, int(process["execution_count"]))))
+        await self._record(conn, process["id"], attempt_no, elog)
+
+    async def _record(self, conn: Any, process_id: int, attempt_no: int,
+                      elog: ExecutionLog) -> None:
+        await conn.execute(sa.insert(pe).values(process_instance_id=process_id,
+                                                created=now_ms(), log=elog.to_json()))
+        if attempt_no > KEEP_FIRST_EXECUTIONS + KEEP_LAST_EXECUTIONS:
+            ids = [r.id for r in await conn.execute(
+                sa.select(pe.c.id).where(pe.c.process_instance_id == process_id)
+                .order_by(pe.c.id))]
+            drop = ids[KEEP_FIRST_EXECUTIONS:-KEEP_LAST_EXECUTIONS]
+            if drop:
+                await conn.execute(sa.delete(pe).where(pe.c.id.in_(drop)))
+
+    async def _changed(self, rtype: Any, table: Any, resource_id: int) -> None:
+        row = await self.store.fetch_one(sa.select(table).where(table.c.id == resource_id))
+        if row is not None:
+            await self.services.changed(rtype, row)
+
+
+__all__ = ["DELEGATE", "ProcessPool"]

@@ -1,0 +1,120 @@
+"""``resource.change`` (§9): published after each state change, coalesced per resource.
+
+At most one event per resource per ``interval`` (1 s): the first change goes out at
+once, later ones within the interval are folded into one event carrying the latest
+row, sent when the interval is over. Each event is rendered once per *visibility
+group*: raw subscribers (admin) get ``resource.change`` with the admin view; the
+resource's project gets ``resource.change;account=<projectId>`` with the project view;
+nobody else gets anything. The events are persisted (they carry a ``seq``) so a
+subscriber can resume with ``since``.
+
+The event is published after the database transaction commits; a crash between the two
+loses that notification (not the change itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from corral.api.context import Context, Principal
+from corral.api.resource import ResourceType, TableType
+from corral.bus import EventBus
+from corral.protocol.event import Event
+from corral.protocol.ids import format_id
+
+log = logging.getLogger(__name__)
+
+RESOURCE_CHANGE = "resource.change"
+
+
+def visibility_group(rtype: ResourceType, row: Any) -> int | None:
+    """The project whose keys may see ``row`` (None: admins only)."""
+    if not isinstance(rtype, TableType):
+        return None
+    m = row._mapping
+    if rtype.scoped:
+        return m.get("account_id")
+    if rtype.name == "project":
+        return m["id"]
+    return None
+
+
+class ChangePublisher:
+    def __init__(self, services: Any, bus: EventBus, *, root_url: Callable[[], str],
+                 interval: float = 1.0) -> None:
+        self.services = services
+        self.bus = bus
+        self.root_url = root_url
+        self.interval = interval
+        self._last_sent: dict[tuple[str, int], float] = {}
+        self._pending: dict[tuple[str, int], tuple[ResourceType, Any]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _context(self, principal: Principal) -> Context:
+        return Context(principal=principal, project_id=principal.project_id,
+                       root_url=self.root_url(), services=self.services)
+
+    def events_for(self, rtype: ResourceType, row: Any) -> list[Event]:
+        """One ``resource.change`` per visibility group, each rendered for that group."""
+        assert isinstance(rtype, TableType)
+        wire_id = format_id(rtype.id_type, row._mapping["id"])
+        admin = Principal(credential_id=0, account_id=0, account_kind="admin", project_id=None)
+        out = [Event.new(RESOURCE_CHANGE, resource_type=rtype.name, resource_id=wire_id,
+                         data={"resource": rtype.render(self._context(admin), row)})]
+        group = visibility_group(rtype, row)
+        if group is not None:
+            member = Principal(credential_id=0, account_id=group, account_kind="project",
+                               project_id=group)
+            out.append(Event.new(f"{RESOURCE_CHANGE};account={group}", resource_type=rtype.name,
+                                 resource_id=wire_id,
+                                 data={"resource": rtype.render(self._context(member), row)}))
+        return out
+
+    async def on_change(self, rtype: ResourceType, row: Any) -> None:
+        if not isinstance(rtype, TableType):
+            return
+        key = (rtype.name, int(row._mapping["id"]))
+        if key in self._pending:  # a send is scheduled: it will carry this newest row
+            self._pending[key] = (rtype, row)
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        last = self._last_sent.get(key)
+        if last is None or now - last >= self.interval:
+            self._last_sent[key] = now
+            await self._publish(rtype, row)
+            self._prune(now)
+            return
+        self._pending[key] = (rtype, row)
+        loop.call_later(last + self.interval - now, self._flush, key)
+
+    def _flush(self, key: tuple[str, int]) -> None:
+        item = self._pending.pop(key, None)
+        if item is None:
+            return
+        self._last_sent[key] = asyncio.get_running_loop().time()
+        task = asyncio.get_running_loop().create_task(self._publish(*item))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, rtype: ResourceType, row: Any) -> None:
+        try:
+            await self.bus.publish_persistent_many(self.events_for(rtype, row))
+        except Exception:
+            log.exception("could not publish resource.change for %s %s", rtype.name,
+                          row._mapping["id"])
+
+    def _prune(self, now: float) -> None:
+        if len(self._last_sent) > 10_000:
+            horizon = now - self.interval
+            self._last_sent = {k: t for k, t in self._last_sent.items() if t >= horizon}
+
+    async def flush_all(self) -> None:
+        """Send every pending change now (at shutdown)."""
+        for key in list(self._pending):
+            self._flush(key)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
