@@ -24,10 +24,12 @@ def default_registry() -> Registry:
         ProcessSummaryType,
     )
     from corral.resources.credentials import ApiKeyType
+    from corral.resources.registration import RegistrationTokenType
     from corral.resources.settings import ActiveSettingType, SettingType
 
     return Registry([
-        AccountType(), ProjectType(), ApiKeyType(), SettingType(), ActiveSettingType(),
+        AccountType(), ProjectType(), ApiKeyType(), RegistrationTokenType(), SettingType(),
+        ActiveSettingType(),
         SubscribeType(), PublishType(),
         AgentType(), HostType(), InstanceType(), VolumeType(), StackType(), ServiceType(),
         ContainerEventType(), ServiceEventType(),

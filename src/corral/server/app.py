@@ -21,7 +21,14 @@ from corral.resources.settings import SettingsService
 from corral.server.auth import Authenticator
 from corral.server.bootstrap import AdminKey, bootstrap
 from corral.server.changes import ChangePublisher
-from corral.server.rest import PRINCIPAL_KEY, SERVICES, MAX_BODY, handle_v1, json_response
+from corral.server.rest import (
+    MAX_BODY,
+    PRINCIPAL_KEY,
+    SERVICES,
+    handle_register,
+    handle_v1,
+    json_response,
+)
 from corral.server.services import Services
 from corral.server.websocket import PingTicker
 from corral.store import Store, normalize_url
@@ -63,7 +70,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path == "/v1" or request.path.startswith("/v1/"):
+    if (request.path == "/v1" or request.path.startswith("/v1/")) and \
+            request.path != "/v1/register":
         services = request.app[SERVICES]
         request[PRINCIPAL_KEY] = await services.auth.authenticate(
             request.headers.get("Authorization"))
@@ -130,6 +138,7 @@ class CorralServer:
         app = self.app
         app[SERVICES] = services
         app.router.add_get("/ping", handle_ping)
+        app.router.add_post("/v1/register", handle_register)
         app.router.add_route("*", "/v1{tail:(/.*)?}", handle_v1)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()

@@ -90,6 +90,15 @@ def _method_not_allowed(what: str, method: str) -> ApiError:
     return ApiError(f"{method} is not allowed on {what}", status=405, code="MethodNotAllowed")
 
 
+async def handle_register(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/register``: authenticated by its registration token, not by a key."""
+    from corral.resources.registration import handle_register as register
+
+    services = request.app[SERVICES]
+    out = await register(request, services, await read_body(request), root_url(request))
+    return json_response(out, status=201)
+
+
 async def handle_v1(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     principal: Principal = request[PRINCIPAL_KEY]
