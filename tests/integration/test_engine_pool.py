@@ -247,3 +247,21 @@ async def test_purge_with_settings_lowered_at_run_time_removes_exactly_what_it_s
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_a_container_event_from_the_agent_brings_the_instance_to_stopped(
+        server: RunningServer, api: httpx.AsyncClient, agent_env: dict[str, Any]) -> None:
+    reg = agent_env["reg"]
+    async with scripted(server, agent_env) as agent:
+        inst = (await api.post("/v1/instances", json={"name": "dies"})).json()
+        url = f"/v1/instances/{inst['id']}"
+        await eventually(lambda: _state_is(api, url, "running"))
+        async with server.client((reg.access_key, reg.secret_key)) as as_agent:
+            r = await as_agent.post("/v1/containerevents",
+                                    json={"externalId": "4242", "externalStatus": "die"})
+            assert r.status_code == 201, r.text
+            assert r.json()["hostId"] == f"1h{reg.host_id}"
+        await eventually(lambda: _state_is(api, url, "stopped"))
+        assert agent.commands()[-1]["name"] == "compute.instance.deactivate"
+        stop = await processes(api, processName="instance.stop", resourceId=inst["id"][2:])
+        assert stop[0]["data"]["reason"] == "containerEvent die"

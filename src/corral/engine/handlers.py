@@ -8,6 +8,7 @@ written back onto the resource (keys starting with ``+`` merge maps).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -131,3 +132,34 @@ async def volume_command(a: Attempt) -> HandlerResult | None:
         return None
     command = a.definition.agent_command or f"storage.volume.{a.definition.action}"
     return await _agent_call(a, command)
+
+
+@handler("containerevent.create")
+async def container_event(a: Attempt) -> HandlerResult | None:
+    """An agent saw an instance's process end on its own: bring the instance to ``stopped``.
+
+    The instance is found by its ``externalId`` on the reporting agent's host. Stopping
+    runs ``instance.stop`` like any other stop (the agent answers the deactivate of a
+    process that is already gone with success), so the usual lock and log apply.
+    """
+    from corral.engine.submit import submit
+
+    ev = a.resource
+    if ev["external_status"] not in ("die", "kill", "stop"):
+        return None
+    i = tables.instance
+    conditions = [i.c.external_id == ev["external_id"], i.c.account_id == ev["account_id"],
+                  i.c.removed.is_(None), i.c.state.in_(("running", "starting"))]
+    if ev["host_id"] is not None:
+        conditions.append(i.c.host_id == ev["host_id"])
+    async with a.services.store.tx() as conn:
+        row = (await conn.execute(sa.select(i.c.id).where(*conditions).limit(1))).first()
+        if row is None:
+            a.log.note(f"no running instance with externalId {ev['external_id']}",
+                       time=time.time())
+            return None
+        await submit(conn, "instance.stop", resource_type="instance", resource_id=row.id,
+                     account_id=ev["account_id"], server_id=a.server_id,
+                     data={"reason": f"containerEvent {ev['external_status']}"})
+    a.services.wake_engine()
+    return None

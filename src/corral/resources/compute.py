@@ -3,6 +3,12 @@ and the events agents report about them. Every change to them is a process."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from corral.api.context import Context
 from corral.api.fields import Field
 from corral.api.resource import common_fields
 from corral.resources.processed import ProcessType
@@ -103,6 +109,18 @@ class ContainerEventType(ProcessType):
                     required=True, nullable=False, options=("start", "stop", "die", "kill"),
                     filter=True),
               Field("exitCode", "int", create=True))
+
+
+    async def before_insert(self, ctx: Context, conn: AsyncConnection, row: dict[str, Any],
+                            values: dict[str, Any]) -> None:
+        """An agent reports about its own host: the event is tied to that host."""
+        await super().before_insert(ctx, conn, row, values)
+        agent_id = ctx.principal.agent_id
+        if agent_id is not None:
+            h = tables.host
+            host = (await conn.execute(sa.select(h.c.id).where(h.c.agent_id == agent_id)
+                                       .order_by(h.c.id).limit(1))).first()
+            row["host_id"] = host.id if host is not None else None
 
 
 class ServiceEventType(ProcessType):
