@@ -265,3 +265,51 @@ async def test_a_container_event_from_the_agent_brings_the_instance_to_stopped(
         assert agent.commands()[-1]["name"] == "compute.instance.deactivate"
         stop = await processes(api, processName="instance.stop", resourceId=inst["id"][2:])
         assert stop[0]["data"]["reason"] == "containerEvent die"
+
+
+LABELS = {"io.rancher.container.create_agent": "true",
+          "io.rancher.container.agent.role": "environment"}
+
+
+async def test_create_agent_labels_inject_a_project_key_that_dies_with_the_instance(
+        server: RunningServer, api: httpx.AsyncClient, agent_env: dict[str, Any]) -> None:
+    import aiohttp
+
+    from tests.scripted_agent import basic
+
+    async with scripted(server, agent_env) as agent:
+        inst = (await api.post("/v1/instances", json={"name": "sub", "labels": LABELS,
+                                                      "environment": {"A": "1"}})).json()
+        url = f"/v1/instances/{inst['id']}"
+        await eventually(lambda: _state_is(api, url, "running"))
+        env = agent.commands("compute.instance.activate")[-1]["data"]["instance"]["environment"]
+        assert env["A"] == "1"
+        assert env["CATTLE_URL"] == f"{server.url}/v1"
+        access, secret = env["CATTLE_ACCESS_KEY"], env["CATTLE_SECRET_KEY"]
+        assert env["CATTLE_AGENT_INSTANCE_AUTH"] == basic(access, secret)
+        # the key works for the API, inside the instance's project only
+        async with server.client((access, secret)) as key:
+            listed = (await key.get("/v1/instances")).json()["data"]
+            assert [i["id"] for i in listed] == [inst["id"]]
+        # ... and for subscribing to resource.change
+        async with aiohttp.ClientSession(headers={"Authorization": basic(access, secret)}) as s:
+            ws = await s.ws_connect(f"{server.url}/v1/subscribe?eventNames=resource.change")
+            assert (await ws.receive_json(timeout=5))["name"] == "ping"
+            await api.put(url, json={"description": "changed"})
+            while True:
+                change = await ws.receive_json(timeout=5)
+                assert change["name"] in ("ping", "resource.change")
+                assert secret not in str(change)
+                if change.get("resourceId") == inst["id"]:
+                    break
+            assert change["data"]["resource"]["description"] == "changed"
+            await ws.close()
+        # the secret is nowhere in what the API shows of the instance
+        assert secret not in (await api.get(url)).text
+        assert secret not in (await api.get("/v1/processexecutions")).text
+        await api.post(url, params={"action": "stop"})
+        await eventually(lambda: _state_is(api, url, "stopped"))
+        await api.delete(url)
+        await eventually(lambda: _state_is(api, url, "removed"))
+        async with server.client((access, secret)) as key:
+            assert (await key.get("/v1/instances")).status_code == 401

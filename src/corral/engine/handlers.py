@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from corral.engine import agentkeys
 from corral.engine.attempt import Attempt, HandlerResult
 from corral.errors import ProcessDelay
 from corral.protocol.ids import format_id
@@ -71,10 +72,14 @@ class _Row:
         self._mapping = mapping
 
 
-async def _agent_call(a: Attempt, command: str) -> HandlerResult:
+async def _agent_call(a: Attempt, command: str,
+                      environment: dict[str, str] | None = None) -> HandlerResult:
     host_id = a.resource.get("host_id")
     agent_id = await a.agent_of(host_id)
-    payload = {a.rtype.name: resource_payload(a), "host": await host_payload(a, host_id),
+    resource = resource_payload(a)
+    if environment:
+        resource["environment"] = {**(resource.get("environment") or {}), **environment}
+    payload = {a.rtype.name: resource, "host": await host_payload(a, host_id),
                "processName": a.definition.name}
     reply = await a.call_agent(command, agent_id, payload)
     return HandlerResult(fields=_reply_fields(reply, a.rtype.name))
@@ -103,9 +108,24 @@ async def allocate_host(a: Attempt) -> int:
     return int(row.id)
 
 
+async def _start_environment(a: Attempt) -> dict[str, str] | None:
+    """The injected key's variables for instances with the create_agent labels."""
+    labels = (a.resource["data"] or {}).get("fields", {}).get("labels")
+    if not agentkeys.wants_agent_key(labels):
+        return None
+    await a.agent_of(a.resource["host_id"])  # no key is made for an instance on no host
+    return await agentkeys.issue_key(a.services, await _fresh(a))
+
+
+async def _fresh(a: Attempt) -> Any:
+    t = a.rtype.table
+    row = await a.services.store.fetch_one(sa.select(t).where(t.c.id == a.resource["id"]))
+    return row._mapping
+
+
 @handler("instance.start")
 async def instance_start(a: Attempt) -> HandlerResult:
-    return await _agent_call(a, "compute.instance.activate")
+    return await _agent_call(a, "compute.instance.activate", await _start_environment(a))
 
 
 @handler("instance.stop")
@@ -116,14 +136,16 @@ async def instance_stop(a: Attempt) -> HandlerResult:
 @handler("instance.restart")
 async def instance_restart(a: Attempt) -> HandlerResult:
     await _agent_call(a, "compute.instance.deactivate")
-    return await _agent_call(a, "compute.instance.activate")
+    return await _agent_call(a, "compute.instance.activate", await _start_environment(a))
 
 
 @handler("instance.remove")
 async def instance_remove(a: Attempt) -> HandlerResult | None:
-    if a.resource["host_id"] is None:
-        return None  # never placed: nothing on any agent to remove
-    return await _agent_call(a, "compute.instance.remove")
+    result = None
+    if a.resource["host_id"] is not None:  # else never placed: nothing on any agent
+        result = await _agent_call(a, "compute.instance.remove")
+    await agentkeys.drop_keys(a.services, await _fresh(a))
+    return result
 
 
 @handler("volume.activate", "volume.deactivate", "volume.remove")
@@ -163,3 +185,18 @@ async def container_event(a: Attempt) -> HandlerResult | None:
                      data={"reason": f"containerEvent {ev['external_status']}"})
     a.services.wake_engine()
     return None
+
+
+@handler("agent.reconnect")
+async def agent_reconnect(a: Attempt) -> HandlerResult:
+    """Wait for the agent to answer a ping again; until then the process is retried."""
+    from corral.engine.agentping import ping_event
+
+    settings = a.services.settings
+    event = ping_event(a.resource["id"], instances=False)
+    a.log.event_sent(name=event.name, event_id=event.id, time=time.time())
+    reply = await a.services.bus.call(event,
+                                      timeout=settings.get_seconds("agent.ping.timeout.millis"))
+    a.log.reply_received(name=reply.name, event_id=reply.id, previous_id=reply.correlation_id,
+                         time=time.time())
+    return HandlerResult()

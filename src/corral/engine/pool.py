@@ -64,6 +64,7 @@ class ProcessPool:
         self.concurrency = concurrency
         self.running: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
+        self._beat = asyncio.Event()  # a timing setting changed: recompute the heartbeat
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.attempts_run = 0
@@ -73,6 +74,14 @@ class ProcessPool:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._loop()), loop.create_task(self._heartbeat())]
+        self.services.settings.on_change(self._setting_changed)
+
+    def _setting_changed(self, name: str, _value: str) -> None:
+        # The loop and the heartbeat sleep for intervals computed from these settings;
+        # a change takes effect at once (§6), not after the interval computed before it.
+        if name in ("process.replay.interval.seconds", "process.running_delay.millis"):
+            self._wake.set()
+            self._beat.set()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -164,7 +173,9 @@ class ProcessPool:
         while not self._stopping:
             delay = max(0.05, self.services.settings.get_seconds("process.running_delay.millis")
                         / 3)
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._beat.wait(), delay)
+            self._beat.clear()
             if self.running:
                 with contextlib.suppress(Exception):
                     async with self.store.tx() as conn:
@@ -245,7 +256,9 @@ class ProcessPool:
         completion = decide_success(definition, transitioning_state, chain=chain)
         now = time.time()
         async with self.store.tx() as conn:
-            values = self._field_values(a, outcome.fields)
+            current = (await conn.execute(sa.select(table.c.data).where(
+                table.c.id == process["resource_id"]))).scalar_one_or_none()
+            values = self._field_values(a, outcome.fields, current or {})
             values.update(transitioning="yes" if completion.chain else "no",
                           transitioning_message=None, transitioning_progress=None)
             if completion.state_to_write is not None:
@@ -278,13 +291,17 @@ class ProcessPool:
                          resource_id=a.process["resource_id"], account_id=a.process["account_id"],
                          server_id=self.server_id, run_after=now_ms() + delay)
 
-    def _field_values(self, a: Attempt, fields: dict[str, Any]) -> dict[str, Any]:
-        """Column values for fields a handler or an agent reply wants written."""
+    def _field_values(self, a: Attempt, fields: dict[str, Any],
+                      data: dict[str, Any]) -> dict[str, Any]:
+        """Column values for fields a handler or an agent reply wants written.
+
+        ``data`` is the row's JSON bag as it is now (a handler may have changed it).
+        """
         if not fields:
             return {}
         declared = a.rtype.field_map()
         columns: dict[str, Any] = {}
-        extra = dict((a.resource["data"] or {}).get("fields", {}))
+        extra = dict(data.get("fields", {}))
         touched = False
         for name, value in fields.items():
             merge = name.startswith("+")
@@ -301,7 +318,7 @@ class ProcessPool:
             else:
                 columns[f.column] = value
         if touched:
-            columns["data"] = {**(a.resource["data"] or {}), "fields": extra}
+            columns["data"] = {**data, "fields": extra}
         return columns
 
     async def _after_error(self, a: Attempt, transitioning_state: str | None, attempt_no: int,

@@ -47,7 +47,8 @@ def parse_id(resource_type: str, wire_id: str) -> int:
 
     A bare positive integer is accepted too, as Cattle did.
     """
-    if wire_id.isdigit() and not wire_id.startswith("0") and len(wire_id) <= 18:
+    if wire_id.isascii() and wire_id.isdigit() and not wire_id.startswith("0") \
+            and len(wire_id) <= 18:  # isdigit() alone takes "²", which int() refuses
         return int(wire_id)
     m = _ID_RE.match(wire_id)
     if m is None or m.group(1) != PREFIXES.get(resource_type):

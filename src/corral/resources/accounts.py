@@ -9,7 +9,8 @@ from corral.api.fields import Field
 from corral.api.resource import Action, TableType, common_fields, forbid_unless_admin
 from corral.store import tables
 
-ACCOUNT_KINDS = ("admin", "project", "user", "agent", "service")
+# "environment": the account of a key injected into an instance by the create_agent labels
+ACCOUNT_KINDS = ("admin", "project", "user", "agent", "service", "environment")
 
 
 class AccountType(TableType):

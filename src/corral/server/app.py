@@ -13,6 +13,7 @@ import sqlalchemy.exc
 from aiohttp import web
 
 from corral.bus import Bus
+from corral.engine.agentping import AgentPinger
 from corral.engine.pool import ProcessPool
 from corral.engine.purge import PurgeTask
 from corral.errors import ApiError, ProtocolError
@@ -127,14 +128,15 @@ class CorralServer:
         services.bus = Bus(log=event_log)
         services.pinger = PingTicker(settings)
         services.pinger.start()
-        self.changes = ChangePublisher(
-            services, services.bus,
-            root_url=lambda: settings.get("api.url").rstrip("/") or f"{self.url}/v1")
+        services.root_url = lambda: settings.get("api.url").rstrip("/") or f"{self.url}/v1"
+        self.changes = ChangePublisher(services, services.bus, root_url=services.root_url)
         services.change_listeners.append(self.changes.on_change)
         services.engine = ProcessPool(services, server_id=self.server_id)
         services.engine.start()
         self.purge = PurgeTask(services, event_log=event_log)
         self.purge.start()
+        self.agent_pinger = AgentPinger(services)
+        self.agent_pinger.start()
         app = self.app
         app[SERVICES] = services
         app.router.add_get("/ping", handle_ping)
@@ -153,6 +155,7 @@ class CorralServer:
         services = self.services
         if services is not None and services.engine is not None:
             await self.purge.stop()
+            await self.agent_pinger.stop()
             await services.engine.stop()
         if services is not None and services.bus is not None:
             await services.pinger.stop()

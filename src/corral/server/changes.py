@@ -32,7 +32,7 @@ RESOURCE_CHANGE = "resource.change"
 
 def visibility_group(rtype: ResourceType, row: Any) -> int | None:
     """The project whose keys may see ``row`` (None: admins only)."""
-    if not isinstance(rtype, TableType):
+    if not isinstance(rtype, TableType) or rtype.admin_only:
         return None
     m = row._mapping
     if rtype.scoped:

@@ -29,6 +29,7 @@ class Services:
     bus: Any = None  # corral.bus.EventBus, set at start-up
     pinger: Any = None  # corral.server.websocket.PingTicker
     engine: Any = None  # corral.engine.pool.ProcessPool
+    root_url: Callable[[], str] = lambda: ""  # this server's API URL (…/v1), for agents and keys
     change_listeners: list[ChangeListener] = field(default_factory=list)
 
     def wake_engine(self) -> None:

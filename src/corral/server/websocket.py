@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 
 from corral.api.context import Context
 from corral.bus import CLOSE_NORMAL, QueueSink
+from corral.engine.agentping import agent_connected
 from corral.errors import Forbidden, ProtocolError, ValidationError
 from corral.protocol import names
 from corral.protocol.event import Event, encode
@@ -138,8 +139,15 @@ def _parse_since(raw: str | None) -> int | None:
 
 
 async def _write(ws: web.WebSocketResponse, sink: SocketSink) -> None:
-    async for frame in sink:
-        await ws.send_frame(frame, WSMsgType.TEXT)
+    try:
+        async for frame in sink:
+            await ws.send_frame(frame, WSMsgType.TEXT)
+    finally:
+        # The connection broke (send_frame raised) or the writer was cancelled: nobody
+        # drains the sink any more, so close it, or a resume replay waiting for room in
+        # it would wait until a ping overflowed it.
+        if sink.close_code is None:
+            sink.close(CLOSE_NORMAL, "connection lost", discard=True)
     if sink.close_code is not None and sink.close_code != CLOSE_NORMAL:
         await ws.close(code=sink.close_code, message=(sink.close_reason or "").encode()[:120])
 
@@ -169,6 +177,8 @@ async def handle_subscribe(request: web.Request, ctx: Context) -> web.StreamResp
     subscription = None
     try:
         subscription = await services.bus.subscribe(qualified, sink, since=since, label=label)
+        if ctx.principal.account_kind == "agent" and ctx.principal.agent_id is not None:
+            await agent_connected(services, ctx.principal.agent_id)
         async for msg in ws:
             if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                 break  # clients send nothing we act on; pings are answered by aiohttp
