@@ -216,4 +216,4 @@ def _iso_millis(raw: str) -> int | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return int(dt.timestamp() * 1000)
+    return round(dt.timestamp() * 1000)

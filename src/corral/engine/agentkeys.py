@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from corral.resources.credentials import new_access_key, new_secret_key
-from corral.server.auth import hash_secret
+from corral.server.auth import hash_secret_off_loop
 from corral.store import tables
 from corral.store.db import now_millis
 
@@ -52,7 +52,7 @@ async def issue_key(services: Any, instance: Any) -> dict[str, str]:
         await conn.execute(sa.insert(c).values(
             uuid=str(uuid.uuid4()), kind="apiKey", name=f"instance {instance['uuid']}",
             state="active", created=now_millis(), transitioning="no", data={},
-            account_id=account_id, public_value=access, secret_value=hash_secret(secret)))
+            account_id=account_id, public_value=access, secret_value=await hash_secret_off_loop(secret)))
     services.auth.forget_account(account_id)
     auth = base64.b64encode(f"{access}:{secret}".encode()).decode()
     return {"CATTLE_URL": services.root_url(), "CATTLE_ACCESS_KEY": access,

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from corral.engine.submit import submit
 from corral.resources.credentials import new_access_key, new_secret_key
-from corral.server.auth import hash_secret
+from corral.server.auth import hash_secret_off_loop
 from corral.store import tables
 from corral.store.db import now_millis
 
@@ -50,7 +50,7 @@ async def register_agent(conn: AsyncConnection, *, project_id: int, hostname: st
     access, secret = new_access_key(), new_secret_key()
     await conn.execute(sa.insert(c).values(
         **_row("agentApiKey", f"agent {hostname}", "active"), account_id=account_id,
-        public_value=access, secret_value=hash_secret(secret)))
+        public_value=access, secret_value=await hash_secret_off_loop(secret)))
     fields = {"hostname": hostname, **(host_fields or {})}
     host_id = (await conn.execute(sa.insert(h).values(
         **_row("host", hostname, "requested", transitioning="yes", data={"fields": fields}),

@@ -15,7 +15,7 @@ from corral.api.context import Context
 from corral.api.fields import Field
 from corral.api.resource import Action, TableType, common_fields
 from corral.errors import Forbidden
-from corral.server.auth import hash_secret
+from corral.server.auth import hash_secret_off_loop
 from corral.store import tables
 
 _SECRET_ALPHABET = string.ascii_letters + string.digits
@@ -62,7 +62,7 @@ class ApiKeyType(TableType):
                             field_name="accountId")
         secret = new_secret_key()
         row["public_value"] = new_access_key()
-        row["secret_value"] = hash_secret(secret)
+        row["secret_value"] = await hash_secret_off_loop(secret)
         row["data"] = {}
         ctx.extra["secret"] = secret
 

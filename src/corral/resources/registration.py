@@ -48,7 +48,7 @@ class RegistrationTokenType(TableType):
             from corral.resources.processed import default_project
 
             row["account_id"] = await default_project(conn)
-        token = secrets.token_urlsafe(24)
+        token = secrets.token_hex(20)  # hex: never starts with "-", safe on a command line
         row["secret_value"] = token
         row["public_value"] = f"rt-{token[:16]}"
 

@@ -182,8 +182,8 @@ class SettingType(ResourceType):
     resource_methods = ("GET", "PUT")
     fields = (
         Field("id", "string", nullable=False),
-        Field("name", "string", create=True, required=True, nullable=False, max_length=255,
-              valid_chars=_NAME_CHARS, filter=True),
+        Field("name", "string", create=True, required=True, nullable=False, min_length=1,
+              max_length=255, valid_chars=_NAME_CHARS, filter=True),
         Field("value", "string", create=True, update=True, required=True, max_length=4096),
         Field("activeValue", "string"),
         Field("source", "enum", options=("Default", "Database")),

@@ -8,6 +8,7 @@ entry is dropped as soon as the key or its account is deactivated or removed.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -53,6 +54,11 @@ def verify_secret(secret: str, stored: str | None) -> bool:
     computed = hashlib.pbkdf2_hmac("sha256", secret.encode(), base64.b64decode(salt),
                                    int(iterations))
     return hmac.compare_digest(computed, base64.b64decode(digest))
+
+
+async def hash_secret_off_loop(secret: str) -> str:
+    """``hash_secret`` in a worker thread: the hash is slow on purpose, the loop must not wait."""
+    return await asyncio.to_thread(hash_secret, secret)
 
 
 def parse_basic(header: str | None) -> tuple[str, str]:
@@ -124,7 +130,7 @@ class Authenticator:
         )
         row = await self.store.fetch_one(stmt)
         self.hash_checks += 1
-        if row is None or not verify_secret(secret, row.secret_value):
+        if row is None or not await asyncio.to_thread(verify_secret, secret, row.secret_value):
             return None
         project_id: int | None
         agent_id: int | None = None
