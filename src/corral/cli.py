@@ -42,6 +42,29 @@ async def _serve(args: argparse.Namespace) -> None:
     await server.stop()
 
 
+async def _agent(args: argparse.Namespace) -> None:
+    from corral.agent.main import AgentOptions, run_agent
+
+    await run_agent(AgentOptions(url=args.url, token=args.token, data_dir=Path(args.data_dir),
+                                 hostname=args.hostname, log_file=args.log_file))
+
+
+def _add_agent_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from corral.agent.main import default_data_dir
+
+    a = sub.add_parser("agent", help="run a host agent that runs instances on this machine")
+    a.add_argument("--url", default=os.environ.get("CORRAL_URL"), required=not
+                   os.environ.get("CORRAL_URL"), help="the server, e.g. http://corral:8080")
+    a.add_argument("--token", default=os.environ.get("CORRAL_REGISTRATION_TOKEN"),
+                   help="registration token (needed once; the keys are then kept)")
+    a.add_argument("--data-dir", default=default_data_dir(),
+                   help="keys, instance state and logs (default: %(default)s)")
+    a.add_argument("--hostname", default=None, help="name to register (default: this host's)")
+    a.add_argument("--log-file", default=os.environ.get("CORRAL_AGENT_LOG_FILE"),
+                   help="default: /var/log/corral/agent.log if writable, else in the data dir")
+    a.set_defaults(func=lambda a: _run(_agent(a)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="corral", description=__doc__)
     p.add_argument("--log-level", default=os.environ.get("CORRAL_LOG_LEVEL", "INFO"))
@@ -53,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--db", default=None,
                    help="database URL (postgresql://…); default: SQLite in the data dir")
     s.set_defaults(func=lambda a: _run(_serve(a)))
+    _add_agent_parser(sub)
     return p
 
 
