@@ -54,6 +54,8 @@ class ScriptedAgent:
     received: list[dict[str, Any]] = field(default_factory=list)
     in_flight: dict[str, int] = field(default_factory=dict)
     max_in_flight: int = 0
+    answer_pings: bool = False  # reply to the server's ping calls (§10)
+    paused: bool = False  # withhold every reply, pings included (a frozen agent)
     reconnect: bool = False
     reconnect_interval: float = 0.05
     connects: int = 0
@@ -97,7 +99,7 @@ class ScriptedAgent:
                 try:
                     await self._connect()
                     break
-                except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError, OSError):
                     await asyncio.sleep(self.reconnect_interval)
 
     async def wait_connected(self, connects: int, timeout: float) -> None:
@@ -138,7 +140,9 @@ class ScriptedAgent:
             async with self._arrived:
                 self.received.append(event)
                 self._arrived.notify_all()
-            if event["name"] == "ping" or not event.get("replyTo"):
+            if not event.get("replyTo") or self.paused:
+                continue
+            if event["name"] == "ping" and not self.answer_pings:
                 continue
             t = asyncio.get_running_loop().create_task(self._answer(event))
             tasks.add(t)
@@ -149,7 +153,8 @@ class ScriptedAgent:
         self.in_flight[resource] = self.in_flight.get(resource, 0) + 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight[resource])
         try:
-            reply = self.policy(event)
+            reply = Reply(data={"resources": [{"type": "host", "hostname": "scripted"}]}) \
+                if event["name"] == "ping" else self.policy(event)
             if reply is None:
                 return
             if reply.delay:

@@ -313,3 +313,29 @@ async def test_create_agent_labels_inject_a_project_key_that_dies_with_the_insta
         await eventually(lambda: _state_is(api, url, "removed"))
         async with server.client((access, secret)) as key:
             assert (await key.get("/v1/instances")).status_code == 401
+
+
+async def test_an_agent_that_misses_pings_goes_reconnecting_and_comes_back_active(
+        server: RunningServer, api: httpx.AsyncClient, agent_env: dict[str, Any]) -> None:
+    await set_settings(api, **{"agent.ping.interval.millis": "100",
+                               "agent.ping.timeout.millis": "150",
+                               "agent.ping.missed.max": "3"})
+    agent_url = f"/v1/agents/1ag{agent_env['reg'].agent_id}"
+    async with scripted(server, agent_env) as agent:
+        agent.answer_pings = True
+        await agent.wait_for(lambda: len([e for e in agent.received
+                                          if e["name"] == "ping" and e.get("replyTo")]) >= 5,
+                             timeout=5 * TIMEOUT_FACTOR)
+        assert (await api.get(agent_url)).json()["state"] == "active"
+        agent.paused = True
+        await eventually(lambda: _state_is(api, agent_url, "reconnecting", "yes"))
+        inst = (await api.post("/v1/instances", json={"name": "waits"})).json()
+        url = f"/v1/instances/{inst['id']}"
+        await agent.wait_for(lambda: len(agent.commands("compute.instance.activate")) >= 1,
+                             timeout=5 * TIMEOUT_FACTOR)
+        assert (await api.get(url)).json()["state"] == "starting"
+        agent.paused = False
+        await eventually(lambda: _state_is(api, agent_url, "active"))
+        await eventually(lambda: _state_is(api, url, "running"))
+        procs = await processes(api, processName="agent.reconnect")
+        assert procs and procs[0]["result"] == "SUCCESS"
