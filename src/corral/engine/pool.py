@@ -111,10 +111,11 @@ class ProcessPool:
             wait = self.services.settings.get_seconds("process.replay.interval.seconds")
             try:
                 room = self.concurrency - len(self.running)
-                if room > 0:
-                    for row in await self._claim(room):
-                        self._spawn(row)
-                wait = min(wait, await self._until_next())
+                claimed = await self._claim(room) if room > 0 else []
+                for row in claimed:
+                    self._spawn(row)
+                if len(claimed) < room:  # nothing more is due now: sleep until the next one
+                    wait = min(wait, await self._until_next())
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -134,16 +135,17 @@ class ProcessPool:
     async def _claim(self, limit: int) -> list[Any]:
         now = now_ms()
         stale = now - self.services.settings.get_int("process.running_delay.millis")
-        older = pi.alias("older")
+        other = pi.alias("other")
         free = sa.or_(pi.c.running_process_server_id.is_(None), pi.c.running_at < stale)
+        # The resource lock: a process is claimable only if no older process of its resource
+        # is unfinished and no other process of its resource is running on a live server.
+        blocked = sa.exists().where(
+            other.c.resource_type == pi.c.resource_type, other.c.resource_id == pi.c.resource_id,
+            other.c.end_time.is_(None), other.c.id != pi.c.id,
+            sa.or_(other.c.id < pi.c.id, other.c.running_at >= stale))
         candidates = (
             sa.select(pi.c.id)
-            .where(
-                pi.c.end_time.is_(None), pi.c.run_after <= now, free,
-                ~sa.exists().where(older.c.resource_type == pi.c.resource_type,
-                                   older.c.resource_id == pi.c.resource_id,
-                                   older.c.end_time.is_(None), older.c.id < pi.c.id),
-            )
+            .where(pi.c.end_time.is_(None), pi.c.run_after <= now, free, ~blocked)
             .order_by(pi.c.priority.desc(), pi.c.id)
             .limit(limit)
         )
@@ -187,14 +189,23 @@ class ProcessPool:
     # ------------------------------------------------------------------ one attempt
 
     async def _run(self, process: Any) -> None:
-        try:
-            await self.run_attempt(process)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("attempt of process %s crashed", process["id"])
+        task = asyncio.current_task()
+        assert task is not None
+        while process is not None:
+            try:
+                chained = await self.run_attempt(process)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("attempt of process %s crashed", process["id"])
+                return
+            self.running.pop(process["id"], None)
+            if chained is not None:
+                self.running[chained["id"]] = task
+            process = chained
 
-    async def run_attempt(self, process: Any) -> None:
+    async def run_attempt(self, process: Any) -> Any:
+        """One attempt of ``process``; returns the chained process when it was claimed here."""
         definition = REGISTRY.get(process["process_name"])
         rtype = self.services.registry.get(definition.resource_type)
         table = rtype.table
@@ -207,8 +218,8 @@ class ProcessPool:
 
         async with self.store.tx() as conn:
             resource = (await conn.execute(
-                sa.select(table).where(table.c.id == process["resource_id"]))).mappings().first()
-            decision = decide_start(definition, resource["state"] if resource else None)
+                sa.select(table).where(table.c.id == process["resource_id"]))).first()
+            decision = decide_start(definition, resource.state if resource else None)
             if not decision.run_handlers:
                 reason = decision.exit_reason or ExitReason.CANCELED
                 elog.note(f"resource is {decision.origin_state}: {reason}", time=time.time())
@@ -216,9 +227,9 @@ class ProcessPool:
                 result = Result.SUCCESS if decision.verdict is Verdict.ALREADY_DONE \
                     else Result.CANCELED
                 await self._finish(conn, process, attempt_no, reason, result, elog)
-                return
+                return None
             # an error shown by an earlier attempt stays visible until the process ends
-            values: dict[str, Any] = {} if resource["transitioning"] == "error" \
+            values: dict[str, Any] = {} if resource.transitioning == "error" \
                 else {"transitioning": "yes"}
             if decision.state_to_write is not None:
                 values["state"] = decision.state_to_write
@@ -226,28 +237,28 @@ class ProcessPool:
                 data.setdefault("originState", decision.origin_state)
             if values:
                 resource = (await conn.execute(
-                    sa.update(table).where(table.c.id == resource["id"]).values(**values)
-                    .returning(table))).mappings().one()
+                    sa.update(table).where(table.c.id == resource.id).values(**values)
+                    .returning(table))).one()
             await conn.execute(sa.update(pi).where(pi.c.id == process["id"]).values(
                 execution_count=attempt_no, phase=Phase.STARTED.value, data=data))
         if decision.state_to_write is not None:
-            await self._changed(rtype, table, resource["id"])
+            await self.services.changed(rtype, resource)
 
         handler = handler_registry.get(definition.name)
-        attempt = Attempt(self.services, definition, {**process, "data": data}, rtype, resource,
-                          elog, self.server_id)
+        attempt = Attempt(self.services, definition, {**process, "data": data}, rtype,
+                          resource._mapping, elog, self.server_id)
         try:
             outcome = await handler(attempt) if handler is not None else None
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             await self._after_error(attempt, decision.transitioning_state, attempt_no, exc)
-            return
-        await self._succeed(attempt, decision.transitioning_state, attempt_no,
-                            outcome or HandlerResult())
+            return None
+        return await self._succeed(attempt, decision.transitioning_state, attempt_no,
+                                   outcome or HandlerResult())
 
     async def _succeed(self, a: Attempt, transitioning_state: str | None, attempt_no: int,
-                       outcome: HandlerResult) -> None:
+                       outcome: HandlerResult) -> Any:
         definition, table, process = a.definition, a.rtype.table, a.process
         assert transitioning_state is not None
         chain = outcome.chain
@@ -266,21 +277,35 @@ class ProcessPool:
                 a.log.transition(transitioning_state, completion.state_to_write, time=now)
                 if completion.state_to_write == "removed":
                     values["removed"] = now_ms()
-            await conn.execute(sa.update(table).where(table.c.id == process["resource_id"])
-                               .values(**values))
+            row = (await conn.execute(sa.update(table).where(
+                table.c.id == process["resource_id"]).values(**values).returning(table))).one()
+            chained = None
             if completion.chain:
                 a.log.note(f"chains to {completion.chain}", time=now)
-                await submit(conn, completion.chain, resource_type=definition.resource_type,
-                             resource_id=process["resource_id"],
-                             account_id=process["account_id"], server_id=self.server_id,
-                             data={k: v for k, v in a.data.items()
-                                   if k not in ("originState", "chain")},
-                             priority=process["priority"])
+                chained_id = await submit(
+                    conn, completion.chain, resource_type=definition.resource_type,
+                    resource_id=process["resource_id"], account_id=process["account_id"],
+                    server_id=self.server_id, priority=process["priority"],
+                    data={k: v for k, v in a.data.items() if k not in ("originState", "chain")})
+                chained = await self._claim_chained(conn, chained_id, process)
             await self._after_done(conn, a)
             a.log.end_attempt(exit_reason=completion.exit_reason, time=now)
             await self._finish(conn, process, attempt_no, completion.exit_reason,
                                Result.SUCCESS, a.log)
-        await self._changed(a.rtype, table, process["resource_id"])
+        await self.services.changed(a.rtype, row)
+        return chained
+
+    async def _claim_chained(self, conn: Any, chained_id: int, process: Any) -> Any:
+        """Claim the process a chain just wrote, unless other work on the resource waits."""
+        waiting = (await conn.execute(sa.select(pi.c.id).where(
+            pi.c.resource_type == process["resource_type"],
+            pi.c.resource_id == process["resource_id"], pi.c.end_time.is_(None),
+            pi.c.id.not_in((process["id"], chained_id))).limit(1))).first()
+        if waiting is not None or self._stopping:
+            return None  # the older request goes first; the chain is claimed in its turn
+        result = await conn.execute(sa.update(pi).where(pi.c.id == chained_id).values(
+            running_process_server_id=self.server_id, running_at=now_ms()).returning(*pi.c))
+        return result.mappings().one()
 
     async def _after_done(self, conn: Any, a: Attempt) -> None:
         """Follow-ups in the finishing transaction: the purge after a remove."""
@@ -331,10 +356,11 @@ class ProcessPool:
             a.log.note(message, time=now)
             a.log.end_attempt(exit_reason=reason, time=now)
             async with self.store.tx() as conn:
-                await conn.execute(sa.update(table).where(table.c.id == process["resource_id"])
-                                   .values(transitioning="no"))
+                row = (await conn.execute(sa.update(table).where(
+                    table.c.id == process["resource_id"]).values(transitioning="no")
+                    .returning(table))).one()
                 await self._finish(conn, process, attempt_no, reason, Result.CANCELED, a.log)
-            await self._changed(a.rtype, table, process["resource_id"])
+            await self.services.changed(a.rtype, row)
             return
         timeout = self._overall_timeout(definition)
         policy = RetryPolicy.from_settings(
@@ -355,20 +381,23 @@ class ProcessPool:
                                           "transitioning_message": message[:1024]}
                 if decision.state_to_write is not None:
                     values["state"] = decision.state_to_write
-                await conn.execute(sa.update(table).where(table.c.id == process["resource_id"])
-                                   .values(**values))
+                row = (await conn.execute(sa.update(table).where(
+                    table.c.id == process["resource_id"]).values(**values)
+                    .returning(table))).one()
                 await self._finish(conn, process, attempt_no, reason, Result.FAILURE, a.log)
             else:
+                row = None
                 if isinstance(exc, ErrorReply):
-                    await conn.execute(sa.update(table).where(
+                    row = (await conn.execute(sa.update(table).where(
                         table.c.id == process["resource_id"]).values(
-                        transitioning="error", transitioning_message=message[:1024]))
+                        transitioning="error", transitioning_message=message[:1024])
+                        .returning(table))).one()
                 await conn.execute(sa.update(pi).where(pi.c.id == process["id"]).values(
                     exit_reason=reason.value, run_after=int(decision.run_after * 1000),
                     running_process_server_id=None, running_at=None))
                 await self._record(conn, process["id"], attempt_no, a.log)
-        if isinstance(decision, Failure) or isinstance(exc, ErrorReply):
-            await self._changed(a.rtype, table, process["resource_id"])
+        if row is not None:
+            await self.services.changed(a.rtype, row)
 
     def _overall_timeout(self, definition: ProcessDefinition) -> float:
         try:
@@ -395,11 +424,6 @@ class ProcessPool:
             drop = ids[KEEP_FIRST_EXECUTIONS:-KEEP_LAST_EXECUTIONS]
             if drop:
                 await conn.execute(sa.delete(pe).where(pe.c.id.in_(drop)))
-
-    async def _changed(self, rtype: Any, table: Any, resource_id: int) -> None:
-        row = await self.store.fetch_one(sa.select(table).where(table.c.id == resource_id))
-        if row is not None:
-            await self.services.changed(rtype, row)
 
 
 __all__ = ["DELEGATE", "ProcessPool"]

@@ -51,7 +51,9 @@ class ChangePublisher:
         self.interval = interval
         self._last_sent: dict[tuple[str, int], float] = {}
         self._pending: dict[tuple[str, int], tuple[ResourceType, Any]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Events rendered but not yet written: written together, one transaction per batch.
+        self._outbox: list[Event] = []
+        self._flushing: asyncio.Task[None] | None = None
 
     def _context(self, principal: Principal) -> Context:
         return Context(principal=principal, project_id=principal.project_id,
@@ -85,7 +87,7 @@ class ChangePublisher:
         last = self._last_sent.get(key)
         if last is None or now - last >= self.interval:
             self._last_sent[key] = now
-            await self._publish(rtype, row)
+            self._publish(rtype, row)
             self._prune(now)
             return
         self._pending[key] = (rtype, row)
@@ -96,16 +98,26 @@ class ChangePublisher:
         if item is None:
             return
         self._last_sent[key] = asyncio.get_running_loop().time()
-        task = asyncio.get_running_loop().create_task(self._publish(*item))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._publish(*item)
 
-    async def _publish(self, rtype: ResourceType, row: Any) -> None:
+    def _publish(self, rtype: ResourceType, row: Any) -> None:
+        """Queue the events of one change; a single task writes every queued event at once."""
         try:
-            await self.bus.publish_persistent_many(self.events_for(rtype, row))
+            self._outbox.extend(self.events_for(rtype, row))
         except Exception:
-            log.exception("could not publish resource.change for %s %s", rtype.name,
+            log.exception("could not render resource.change for %s %s", rtype.name,
                           row._mapping["id"])
+            return
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(self._flush_outbox())
+
+    async def _flush_outbox(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            try:
+                await self.bus.publish_persistent_many(batch)
+            except Exception:
+                log.exception("could not publish %d resource.change events", len(batch))
 
     def _prune(self, now: float) -> None:
         if len(self._last_sent) > 10_000:
@@ -116,5 +128,5 @@ class ChangePublisher:
         """Send every pending change now (at shutdown)."""
         for key in list(self._pending):
             self._flush(key)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._flushing is not None:
+            await asyncio.gather(self._flushing, return_exceptions=True)
