@@ -34,6 +34,7 @@ __all__ = ["Bus"]
 log = logging.getLogger(__name__)
 
 _REPLY_PREFIX = _names.REPLY_PREFIX
+_ACCOUNT_QUALIFIER = ";account="
 
 
 class Bus(EventBus):
@@ -110,7 +111,9 @@ class Bus(EventBus):
             claimed = self._correlator.offer(event)
         index = self._index
         subs = index.by_name.get(name)
-        wildcard = index.wildcard
+        # ``*`` gets each event once: an account-qualified event is a per-project copy of
+        # a raw one (resource.change per visibility group), so the wildcard skips it.
+        wildcard = index.wildcard if _ACCOUNT_QUALIFIER not in name else None
         if not subs:
             if name.startswith(_REPLY_PREFIX) and not claimed:
                 self.stats.replies_unmatched += 1
