@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="database URL (postgresql://…); default: SQLite in the data dir")
     s.set_defaults(func=lambda a: _run(_serve(a)))
     _add_agent_parser(sub)
+    from corral.cli_commands import register as register_client_commands
+
+    register_client_commands(sub, p)
     return p
 
 
