@@ -24,6 +24,7 @@ class EventBus(ABC):
     """Publish, subscribe, call; with a resumable stream of persisted events."""
 
     stats: BusStats
+    last_seq: int  # seq of the last persisted event routed to local subscribers
 
     @abstractmethod
     async def publish(self, event: Event) -> int:

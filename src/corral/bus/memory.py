@@ -62,6 +62,9 @@ class Bus(EventBus):
         self._index = SubscriptionIndex()
         self._correlator = Correlator(self.stats)
         self._persist_lock = asyncio.Lock()
+        # The seq of the last persisted event routed here; a subscription registered now
+        # gets, live, every event after it (set from the log at start-up).
+        self.last_seq = 0
         self._closed = False
 
     @property
@@ -106,6 +109,8 @@ class Bus(EventBus):
     def _route(self, event: Event) -> int:
         """Deliver ``event`` to local subscribers; never awaits."""
         name = event.name
+        if event.seq is not None:
+            self.last_seq = event.seq
         claimed = False
         if name.startswith(_REPLY_PREFIX):
             claimed = self._correlator.offer(event)

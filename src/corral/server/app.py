@@ -31,7 +31,7 @@ from corral.server.rest import (
     json_response,
 )
 from corral.server.services import Services
-from corral.server.websocket import PingTicker
+from corral.server.websocket import PingTicker, browser_authorization
 from corral.store import Store, normalize_url
 from corral.store.eventlog import StoreEventLog
 
@@ -75,12 +75,35 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
             request.path != "/v1/register":
         services = request.app[SERVICES]
         request[PRINCIPAL_KEY] = await services.auth.authenticate(
-            request.headers.get("Authorization"))
+            request.headers.get("Authorization") or browser_authorization(request))
     return await handler(request)
 
 
 async def handle_ping(request: web.Request) -> web.Response:
     return web.Response(text="pong")
+
+
+# The web UI (docs/ui.md): static files, no login needed to load them (the API checks keys).
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+_WEB_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+              ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
+              ".ico": "image/x-icon"}
+_WEB_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+}
+
+
+async def handle_web(request: web.Request) -> web.StreamResponse:
+    name = request.match_info.get("name") or "index.html"
+    path = WEB_DIR / name
+    kind = _WEB_TYPES.get(path.suffix)
+    if kind is None or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={**_WEB_HEADERS, "Content-Type": kind})
 
 
 @dataclass(slots=True)
@@ -126,6 +149,7 @@ class CorralServer:
         self.admin_key = await bootstrap(store, data_dir=cfg.data_dir)
         event_log = StoreEventLog(store)
         services.bus = Bus(log=event_log)
+        services.bus.last_seq = await event_log.last_seq()
         services.pinger = PingTicker(settings)
         services.pinger.start()
         services.root_url = lambda: settings.get("api.url").rstrip("/") or f"{self.url}/v1"
@@ -142,6 +166,8 @@ class CorralServer:
         app.router.add_get("/ping", handle_ping)
         app.router.add_post("/v1/register", handle_register)
         app.router.add_route("*", "/v1{tail:(/.*)?}", handle_v1)
+        app.router.add_get("/", handle_web)
+        app.router.add_get(r"/{name:[A-Za-z0-9_-]+\.[a-z]+}", handle_web)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()
         site = web.TCPSite(self.runner, cfg.host, cfg.port, reuse_address=True)

@@ -7,13 +7,20 @@ names qualified per §3; the events the bus routes to this socket's bounded sink
 written by one task. A sink that overflows (a slow consumer) ends the socket with close
 code 4008 and the reason; a ``since`` that was purged ends it with ``resync.required``
 and 4010.
+
+Browsers cannot set an ``Authorization`` header on a WebSocket, so this upgrade (and only
+this one) also takes the Basic credentials from the subprotocols the client offers: ``corral``
+and ``corral.basic.<base64url(access:secret)>`` (unpadded). The header wins when both are
+there; the server answers with ``corral`` and never echoes or logs the credential.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
+import re
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -21,7 +28,7 @@ from aiohttp import WSMsgType, web
 from corral.api.context import Context
 from corral.bus import CLOSE_NORMAL, QueueSink
 from corral.engine.agentping import agent_connected
-from corral.errors import Forbidden, ProtocolError, ValidationError
+from corral.errors import Forbidden, ProtocolError, Unauthorized, ValidationError
 from corral.protocol import names
 from corral.protocol.event import Event, encode
 from corral.protocol.ids import parse_id
@@ -29,6 +36,32 @@ from corral.protocol.ids import parse_id
 log = logging.getLogger(__name__)
 
 _CLOSE_WAIT = 2.0
+
+SUBPROTOCOL = "corral"
+CREDENTIAL_PROTOCOL_PREFIX = "corral.basic."
+_SUBSCRIBE_PATH = re.compile(r"^/v1(?:/projects/[^/]+)?/subscribe/?$")
+
+
+def offered_protocols(request: web.Request) -> list[str]:
+    raw = request.headers.get("Sec-WebSocket-Protocol", "")
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+def browser_authorization(request: web.Request) -> str | None:
+    """An ``Authorization`` value made from the credential subprotocol of a subscribe
+    upgrade (see the module docstring); None for any other request."""
+    if request.method != "GET" or not _SUBSCRIBE_PATH.match(request.path) \
+            or request.headers.get("Upgrade", "").lower() != "websocket":
+        return None
+    for proto in offered_protocols(request):
+        if proto.startswith(CREDENTIAL_PROTOCOL_PREFIX):
+            value = proto[len(CREDENTIAL_PROTOCOL_PREFIX):]
+            try:
+                decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            except ValueError:
+                raise Unauthorized("malformed credentials in Sec-WebSocket-Protocol") from None
+            return "Basic " + base64.b64encode(decoded).decode()
+    return None
 
 
 class SocketSink(QueueSink):
@@ -62,11 +95,15 @@ class PingTicker:
             self._wake.set()
 
     @staticmethod
-    def frame() -> bytes:
-        return encode(Event.new("ping", data={"options": {}, "resources": []}))
+    def frame(last_seq: int | None = None) -> bytes:
+        data: dict[str, Any] = {"options": {}, "resources": []}
+        if last_seq is not None:
+            data["lastSeq"] = last_seq
+        return encode(Event.new("ping", data=data))
 
-    def add(self, sink: QueueSink) -> None:
-        sink.offer(self.frame())
+    def add(self, sink: QueueSink, *, last_seq: int | None = None) -> None:
+        """Send the connect ping (with ``lastSeq``, the stream position it starts after)."""
+        sink.offer(self.frame(last_seq))
         self.sinks.add(sink)
 
     def discard(self, sink: QueueSink) -> None:
@@ -157,7 +194,14 @@ async def handle_subscribe(request: web.Request, ctx: Context) -> web.StreamResp
     requested = request.query.getall("eventNames", [])
     qualified = subscription_names(ctx, list(requested), request.query.get("agentId"))
     since = _parse_since(request.query.get("since"))
-    ws = web.WebSocketResponse(autoping=True, compress=False, max_msg_size=1 << 20)
+    offered = offered_protocols(request)
+    if SUBPROTOCOL not in offered and \
+            any(p.startswith(CREDENTIAL_PROTOCOL_PREFIX) for p in offered):
+        # aiohttp would log the offered protocols (the credential) when none matches
+        raise ValidationError(f"offer the subprotocol {SUBPROTOCOL!r} beside the credential",
+                              code="MissingRequired", field_name="Sec-WebSocket-Protocol")
+    ws = web.WebSocketResponse(autoping=True, compress=False, max_msg_size=1 << 20,
+                               protocols=(SUBPROTOCOL,))
     if not ws.can_prepare(request).ok:
         raise ValidationError("this endpoint needs a WebSocket upgrade", code="InvalidFormat",
                               field_name="Upgrade")
@@ -173,7 +217,10 @@ async def handle_subscribe(request: web.Request, ctx: Context) -> web.StreamResp
             asyncio.get_running_loop().call_later(_CLOSE_WAIT, _abort, request, writer)
 
     sink.on_close = closed
-    services.pinger.add(sink)
+    # The connect ping says where the live stream starts (``lastSeq``): a client that has no
+    # position yet can resume from there after a drop. Nothing awaits between reading it
+    # and registering the subscription, so every later event reaches this socket.
+    services.pinger.add(sink, last_seq=services.bus.last_seq)
     subscription = None
     try:
         subscription = await services.bus.subscribe(qualified, sink, since=since, label=label)
