@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from test_runtime_support import (
+from tests.unit.test_runtime_support import (
     ExitRecorder,
     Harness,
     alive,
