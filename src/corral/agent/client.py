@@ -1,12 +1,14 @@
-"""The agent's side of the wire: one aiohttp session with the agent key for everything.
+"""The agent's side of the wire, with the agent key.
 
-* :meth:`ServerClient.subscribe` opens ``/v1/subscribe`` for the agent (§3);
+* :meth:`ServerClient.subscribe` opens ``/v1/subscribe`` for the agent (§3) (aiohttp: the
+  WebSocket; an explicit ``Authorization: Basic`` header, ``aiohttp.BasicAuth`` being
+  deprecated in aiohttp 3.14);
 * :meth:`ServerClient.publish` posts a reply to ``/v1/publish``, trying a few times: a reply
   that cannot be delivered is dropped, the server sends the work again as a new event;
 * :meth:`ServerClient.container_event` posts to ``/v1/containerevents``.
 
-Authentication is an explicit ``Authorization: Basic`` header (``aiohttp.BasicAuth`` is
-deprecated in aiohttp 3.14).
+The REST calls go through :class:`corral.client.AsyncClient`, the client the CLI and the
+subscriber SDK use too.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ import aiohttp
 from yarl import URL
 
 from corral.agent.keys import AgentKeys
+from corral.client import AsyncClient
+from corral.client.errors import ApiError, ConnectionFailed
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+RETRYABLE = (aiohttp.ClientError, OSError, asyncio.TimeoutError, ConnectionFailed)
 
 
 class AuthRejected(Exception):
@@ -63,12 +67,15 @@ class ServerClient:
         self.request_timeout = request_timeout
         self.heartbeat = heartbeat
         self._session: aiohttp.ClientSession | None = None
+        self._api: AsyncClient | None = None
 
     async def __aenter__(self) -> Self:
         self._session = aiohttp.ClientSession(
             headers={"Authorization": basic_header(self.keys.access_key, self.keys.secret_key)},
             timeout=aiohttp.ClientTimeout(total=self.request_timeout),
         )
+        self._api = AsyncClient(self.url, self.keys.access_key, self.keys.secret_key,
+                                timeout=self.request_timeout)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -76,6 +83,15 @@ class ServerClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._api is not None:
+            await self._api.aclose()
+            self._api = None
+
+    @property
+    def api(self) -> AsyncClient:
+        if self._api is None:
+            raise RuntimeError("ServerClient is not open")
+        return self._api
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -106,15 +122,15 @@ class ServerClient:
         delay = 0.2
         for attempt in range(1, attempts + 1):
             try:
-                async with self.session.post(f"{self.url}/v1/publish", json=body) as r:
-                    if r.status == 201:
-                        return True
-                    text = (await r.text())[:300]
-                    if 400 <= r.status < 500:
-                        logger.error("reply %s refused: HTTP %s %s", body.get("name"), r.status,
-                                     text)
-                        return False
-                    logger.warning("reply %s: HTTP %s %s", body.get("name"), r.status, text)
+                await self.api.create("publish", **body)
+                return True
+            except ApiError as exc:
+                if 400 <= exc.status < 500:
+                    logger.error("reply %s refused: HTTP %s %s", body.get("name"), exc.status,
+                                 exc.message[:300])
+                    return False
+                logger.warning("reply %s: HTTP %s %s", body.get("name"), exc.status,
+                               exc.message[:300])
             except RETRYABLE as exc:
                 logger.warning("cannot publish reply %s (attempt %d/%d): %s", body.get("name"),
                                attempt, attempts, exc.__class__.__name__)
@@ -124,10 +140,8 @@ class ServerClient:
         return False
 
     async def container_event(self, body: dict[str, Any]) -> tuple[int, Any]:
-        """``POST /v1/containerevents``: (status, decoded answer). Raises client errors."""
-        async with self.session.post(f"{self.url}/v1/containerevents", json=body) as r:
-            try:
-                answer = await r.json(content_type=None)
-            except ValueError:
-                answer = await r.text()
-            return r.status, answer
+        """``POST /v1/containerevents``: (status, decoded answer). Raises connection errors."""
+        try:
+            return 201, await self.api.create("containerevents", **body)
+        except ApiError as exc:
+            return exc.status, exc.message

@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
+from corral.client import AsyncClient
+from corral.client.config import ClientConfig
+from corral.client.errors import ApiError, ConnectionFailed
 from corral.errors import CorralError
 
 logger = logging.getLogger(__name__)
@@ -127,24 +128,16 @@ def save_keys(data_dir: Path, keys: AgentKeys) -> Path:
     return path
 
 
-async def register(url: str, token: str, hostname: str, *,
-                   session: aiohttp.ClientSession) -> AgentKeys:
+async def register(url: str, token: str, hostname: str, *, client: AsyncClient) -> AgentKeys:
     """One ``POST /v1/register``. Raises :class:`RegistrationError` on a refusal (4xx),
-    :class:`aiohttp.ClientError` / :class:`OSError` when the server cannot be reached."""
-    async with session.post(f"{url}/v1/register",
-                            json={"token": token, "hostname": hostname}) as r:
-        body: Any
-        try:
-            body = await r.json(content_type=None)
-        except ValueError:
-            body = {}
-        if 400 <= r.status < 500:
-            message = body.get("message") if isinstance(body, dict) else None
+    :class:`ConnectionFailed` (or :class:`ApiError` for a 5xx) when it may work later."""
+    try:
+        body: Any = await client.create("register", token=token, hostname=hostname)
+    except ApiError as exc:
+        if 400 <= exc.status < 500:
             raise RegistrationError(
-                f"registration refused by {url} (HTTP {r.status}): {message or r.reason}")
-        if r.status != 201 or not isinstance(body, dict):
-            raise aiohttp.ClientResponseError(r.request_info, (), status=r.status,
-                                              message=f"unexpected answer to register: {r.reason}")
+                f"registration refused by {url} (HTTP {exc.status}): {exc.message}") from None
+        raise
     try:
         return AgentKeys(agent_id=body["agentId"], host_id=body["hostId"],
                          project_id=body["projectId"], access_key=body["accessKey"],
@@ -176,12 +169,13 @@ async def ensure_keys(data_dir: Path, url: str, token: str | None, hostname: str
         raise RegistrationError(
             f"no saved keys in {data_dir / KEYS_FILE}: pass --token to register")
     delay = 0.5
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+    # no key: the token is the credential of this one call
+    async with AsyncClient(config=ClientConfig(url), timeout=30.0) as client:
         while True:
             try:
-                keys = await register(url, token, hostname, session=session)
+                keys = await register(url, token, hostname, client=client)
                 break
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            except (ConnectionFailed, ApiError) as exc:
                 wait = delay * random.uniform(0.5, 1.0)
                 logger.warning("cannot register with %s (%s); retrying in %.1fs",
                                url, exc.__class__.__name__, wait)

@@ -17,18 +17,14 @@ import random
 from collections.abc import Coroutine
 from typing import Any
 
-import aiohttp
-import orjson
-from yarl import URL
-
+from corral.client import AsyncClient
+from corral.client.errors import ApiError, ConnectionFailed
 from corral.protocol.event import Event, reply_to, to_wire
 
 __all__ = ["AlreadyReplied", "Publisher", "ReceivedEvent"]
 
 log = logging.getLogger(__name__)
 
-_JSON = {"Content-Type": "application/json"}
-_RETRYABLE = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
 
 
 class AlreadyReplied(RuntimeError):
@@ -36,11 +32,11 @@ class AlreadyReplied(RuntimeError):
 
 
 class Publisher:
-    """Posts events to ``/v1/publish``, retrying what may succeed on a second try."""
+    """Posts events to ``/v1/publish`` through :class:`corral.client.AsyncClient` (the REST
+    client the CLI and the agent use too), retrying what may succeed on a second try."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: URL, *, attempts: int = 4) -> None:
-        self.session = session
-        self.url = url
+    def __init__(self, client: AsyncClient, *, attempts: int = 4) -> None:
+        self.client = client
         self.attempts = attempts
 
     async def publish(self, event: Event) -> bool:
@@ -49,19 +45,19 @@ class Publisher:
         A reply that cannot be delivered is not fatal: the caller's call times out and
         the server sends the work again.
         """
-        body = orjson.dumps(to_wire(event))
+        body = to_wire(event)
         delay = 0.1
         for attempt in range(1, self.attempts + 1):
             try:
-                async with self.session.post(self.url, data=body, headers=_JSON) as r:
-                    if r.status == 201:
-                        return True
-                    text = (await r.text())[:300]
-                    if 400 <= r.status < 500:
-                        log.error("publish %s refused: HTTP %s %s", event.name, r.status, text)
-                        return False
-                    log.warning("publish %s: HTTP %s %s", event.name, r.status, text)
-            except _RETRYABLE as exc:
+                await self.client.create("publish", **body)
+                return True
+            except ApiError as exc:
+                if 400 <= exc.status < 500:
+                    log.error("publish %s refused: HTTP %s %s", event.name, exc.status,
+                              exc.message[:300])
+                    return False
+                log.warning("publish %s: HTTP %s %s", event.name, exc.status, exc.message[:300])
+            except ConnectionFailed as exc:
                 log.warning("cannot publish %s (attempt %d/%d): %s", event.name, attempt,
                             self.attempts, exc.__class__.__name__)
             if attempt < self.attempts:

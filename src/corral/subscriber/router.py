@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from corral.client import AsyncClient
 from corral.protocol.event import Event
 from corral.subscriber.backoff import Backoff
 from corral.subscriber.config import Endpoint
@@ -199,7 +200,9 @@ class Subscriber:
         workers: list[asyncio.Task[None]] = []
         reader: asyncio.Task[None] | None = None
         try:
-            self._publisher = Publisher(session, self.endpoint.publish_url)
+            api = AsyncClient(str(self.endpoint.api), self.endpoint.access_key,
+                              self.endpoint.secret_key, timeout=30.0)
+            self._publisher = Publisher(api)
             if self.healthcheck_port is not None:
                 health = HealthServer(self.status, host=self.healthcheck_host,
                                       port=self.healthcheck_port)
@@ -229,6 +232,8 @@ class Subscriber:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._save_now()
             await session.close()
+            if self._publisher is not None:
+                await self._publisher.client.aclose()
             if health is not None:
                 await health.stop()
             self._stopped.set()
