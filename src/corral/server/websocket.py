@@ -36,6 +36,7 @@ from corral.protocol.ids import parse_id
 log = logging.getLogger(__name__)
 
 _CLOSE_WAIT = 2.0
+PING_SLICE = 256  # sockets pinged between two yields to the event loop
 
 SUBPROTOCOL = "corral"
 CREDENTIAL_PROTOCOL_PREFIX = "corral.basic."
@@ -127,8 +128,13 @@ class PingTicker:
                 continue  # the interval changed: start a new one at the new length
             if self.sinks:
                 frame = self.frame()
-                for sink in list(self.sinks):
-                    sink.offer(frame)
+                sinks = list(self.sinks)
+                # In slices, yielding between them: with 10,000 sockets one pass would hold
+                # the loop for ~100 ms and every delivery would wait behind it.
+                for start in range(0, len(sinks), PING_SLICE):
+                    for sink in sinks[start:start + PING_SLICE]:
+                        sink.offer(frame)
+                    await asyncio.sleep(0)
 
 
 def subscription_names(ctx: Context, requested: list[str], agent_param: str | None) -> list[str]:
