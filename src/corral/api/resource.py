@@ -8,6 +8,7 @@ concrete types override the few hooks where they differ.
 
 from __future__ import annotations
 
+import functools
 import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -185,18 +186,14 @@ class TableType(ResourceType):
         data_fields = (m["data"] or {}).get("fields", {}) if "data" in m else {}
         out: dict[str, Any] = {"id": wire_id, "type": self.name, "baseType": self.base_type}
         links: dict[str, str] = {"self": self.resource_url(ctx, wire_id)}
-        for f in self.fields:
-            if f.name == "id":
-                continue
-            value = m[f.column] if f.column is not None else data_fields.get(f.name, f.default)
-            if f.type == "date":
+        for name, column, default, is_date, ref, link in _render_plan(self.fields):
+            value = m[column] if column is not None else data_fields.get(name, default)
+            if is_date:
                 value = iso(value)
-            ref = f.reference_type
             if ref is not None and value is not None:
                 value = format_id(ref, value)
-                links[f.name[:-2] if f.name.endswith("Id") else f.name] = (
-                    f"{ctx.root_url}/{_plural_of(ctx, ref)}/{value}")
-            out[f.name] = value
+                links[link] = f"{ctx.root_url}/{_plural_of(ctx, ref)}/{value}"
+            out[name] = value
         out["links"] = links
         out["actions"] = {
             name: f"{links['self']}?action={name}" for name in self.valid_actions(ctx, m)
@@ -299,7 +296,7 @@ class TableType(ResourceType):
             if self.scoped and row.get("account_id") is None:  # absent or null: the default
                 row["account_id"] = self.owner_for_create(ctx)
             await self.before_insert(ctx, conn, row, values)
-            result = await conn.execute(sa.insert(self.table).values(**row).returning(self.table))
+            result = await conn.execute(_insert_returning(self.table), row)
             inserted = result.one()
             out = self.render(ctx, inserted)
             await self.after_insert(ctx, conn, inserted, out)
@@ -364,6 +361,29 @@ class TableType(ResourceType):
 def forbid_unless_admin(ctx: Context, what: str) -> None:
     if not ctx.principal.is_admin:
         raise Forbidden(f"only an admin key may {what}")
+
+
+@functools.cache
+def _insert_returning(table: sa.Table) -> Any:
+    """INSERT … RETURNING *, built once: the columns come from the parameter keys."""
+    return sa.insert(table).returning(table)
+
+
+_PLANS: dict[int, tuple[tuple[Field, ...], tuple[Any, ...]]] = {}
+
+
+def _render_plan(fields: tuple[Field, ...]) -> tuple[Any, ...]:
+    """What ``render`` needs of each field but ``id``, worked out once per field tuple:
+    (name, column, default, is date, reference type, link name)."""
+    hit = _PLANS.get(id(fields))
+    if hit is not None and hit[0] is fields:
+        return hit[1]
+    plan = tuple(
+        (f.name, f.column, f.default, f.type == "date", f.reference_type,
+         f.name.removesuffix("Id"))
+        for f in fields if f.name != "id")
+    _PLANS[id(fields)] = (fields, plan)
+    return plan
 
 
 def _plural_of(ctx: Context, type_name: str) -> str:

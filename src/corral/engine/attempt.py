@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
+from corral.engine import hotsql
 from corral.engine.definitions import ProcessDefinition
 from corral.engine.log import ExecutionLog
 from corral.engine.statemachine import DELEGATE
 from corral.errors import ProcessDelay
 from corral.protocol.event import Event
 from corral.protocol.ids import format_id
-from corral.store import tables
+
+_logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from corral.api.resource import TableType
@@ -49,14 +50,17 @@ class Attempt:
 
     async def agent_of(self, host_id: int | None) -> int:
         """The agent that owns ``host_id``; ProcessDelay while there is none."""
+        return int((await self.agent_host(host_id)).agent_id)
+
+    async def agent_host(self, host_id: int | None) -> Any:
+        """The row of ``host_id`` if an agent owns it; ProcessDelay while none does."""
         if host_id is None:
             raise ProcessDelay("the resource is on no host yet")
-        h = tables.host
-        row = await self.services.store.fetch_one(
-            sa.select(h.c.agent_id, h.c.state).where(h.c.id == host_id))
+        rows = await hotsql.read(self.services.store, hotsql.select_host, {"b_id": host_id})
+        row = rows[0] if rows else None
         if row is None or row.agent_id is None:
             raise ProcessDelay(f"host {host_id} has no agent")
-        return int(row.agent_id)
+        return row
 
     async def call_agent(self, command: str, agent_id: int, data: dict[str, Any], *,
                          resource_type: str | None = None, resource_id: str | None = None
@@ -106,3 +110,40 @@ class Attempt:
                            time=time.time(), transitioning=reply.transitioning,
                            message=reply.transitioning_message)
         return reply
+
+    async def field_values(self, conn: Any, fields: dict[str, Any]) -> dict[str, Any]:
+        """Column values for fields a handler or an agent reply wants written.
+
+        Fields kept in the row's JSON bag are merged into the bag as it is now (a handler
+        may have changed it), read in the finishing transaction only when there are some.
+        """
+        if not fields:
+            return {}
+        declared = self.rtype.field_map()
+        columns: dict[str, Any] = {}
+        data: dict[str, Any] | None = None
+        extra: dict[str, Any] = {}
+        touched = False
+        for name, value in fields.items():
+            merge = name.startswith("+")
+            name = name.lstrip("+")
+            f = declared.get(name)
+            if f is None:
+                _logger.debug("ignoring unknown field %s for %s", name, self.rtype.name)
+                continue
+            if f.column is None:
+                if data is None:
+                    data = (await conn.execute(hotsql.select_resource_data(self.rtype.table),
+                                               {"b_id": self.process["resource_id"]})
+                            ).scalar_one_or_none() or {}
+                    extra = dict(data.get("fields", {}))
+                if merge and isinstance(value, dict) and isinstance(extra.get(name), dict):
+                    value = {**extra[name], **value}
+                extra[name] = value
+                touched = True
+            else:
+                columns[f.column] = value
+        if touched:
+            assert data is not None
+            columns["data"] = {**data, "fields": extra}
+        return columns

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from corral.engine import agentkeys
+from corral.engine import agentkeys, hotsql
 from corral.engine.attempt import Attempt, HandlerResult
 from corral.errors import ProcessDelay
 from corral.protocol.ids import format_id
@@ -42,13 +42,8 @@ def _reply_fields(reply: Any, resource_type: str) -> dict[str, Any]:
     return dict(fields) if isinstance(fields, dict) else {}
 
 
-async def host_payload(a: Attempt, host_id: int | None) -> dict[str, Any] | None:
-    if host_id is None:
-        return None
-    h = tables.host
-    row = await a.services.store.fetch_one(sa.select(h).where(h.c.id == host_id))
-    if row is None:
-        return None
+def host_payload(row: Any) -> dict[str, Any]:
+    """The host as the agent needs it."""
     return {"id": format_id("host", row.id), "uuid": row.uuid, "name": row.name,
             "agentId": format_id("agent", row.agent_id)}
 
@@ -74,14 +69,13 @@ class _Row:
 
 async def _agent_call(a: Attempt, command: str,
                       environment: dict[str, str] | None = None) -> HandlerResult:
-    host_id = a.resource.get("host_id")
-    agent_id = await a.agent_of(host_id)
+    host = await a.agent_host(a.resource.get("host_id"))  # one read: agent and payload
     resource = resource_payload(a)
     if environment:
         resource["environment"] = {**(resource.get("environment") or {}), **environment}
-    payload = {a.rtype.name: resource, "host": await host_payload(a, host_id),
+    payload = {a.rtype.name: resource, "host": host_payload(host),
                "processName": a.definition.name}
-    reply = await a.call_agent(command, agent_id, payload)
+    reply = await a.call_agent(command, int(host.agent_id), payload)
     return HandlerResult(fields=_reply_fields(reply, a.rtype.name))
 
 
@@ -100,11 +94,8 @@ async def allocate_host(a: Attempt) -> int:
     Cheap on purpose (it reads the hosts, not the instances): consecutive instances go
     round the active hosts in turn.
     """
-    h = tables.host
-    rows = await a.services.store.fetch_all(
-        sa.select(h.c.id).where(h.c.account_id == a.resource["account_id"],
-                                h.c.state == "active", h.c.agent_id.is_not(None))
-        .order_by(h.c.id))
+    rows = await hotsql.read(a.services.store, hotsql.active_hosts,
+                             {"b_account": a.resource["account_id"]})
     if not rows:
         raise ProcessDelay("no active host in the project to run the instance on")
     return int(rows[a.resource["id"] % len(rows)].id)

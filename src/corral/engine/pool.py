@@ -21,11 +21,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from corral.engine import handlers as handler_registry
+from corral.engine import hotsql
 from corral.engine.attempt import Attempt, HandlerResult
 from corral.engine.backoff import RetryPolicy
 from corral.engine.definitions import REGISTRY, ProcessDefinition, timeout_setting_name
@@ -54,6 +55,31 @@ pe = tables.process_execution
 # Execution rows kept per process: the first few attempts and the most recent ones.
 KEEP_FIRST_EXECUTIONS = 2
 KEEP_LAST_EXECUTIONS = 8
+
+
+# Claims are at least this far apart (seconds): work submitted meanwhile is claimed in one go.
+CLAIM_INTERVAL = 0.002
+
+
+class _Guess(NamedTuple):
+    """What a new process expects of its resource (see ``_start``)."""
+
+    id: int
+    state: str
+    transitioning: str
+
+
+class _Started(NamedTuple):
+    """An attempt whose start is written: what its handler and its end need."""
+
+    process: Any
+    definition: ProcessDefinition
+    rtype: Any
+    attempt_no: int
+    decision: Any
+    resource: Any
+    log: ExecutionLog
+    data: dict[str, Any]
 
 
 class ProcessPool:
@@ -106,16 +132,22 @@ class ProcessPool:
     # ------------------------------------------------------------------ the loop
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_claim = 0.0
         while not self._stopping:
+            gap = last_claim + CLAIM_INTERVAL - loop.time()
+            if gap > 0:
+                await asyncio.sleep(gap)
+            last_claim = loop.time()
             self._wake.clear()
             wait = self.services.settings.get_seconds("process.replay.interval.seconds")
             try:
                 room = self.concurrency - len(self.running)
-                claimed = await self._claim(room) if room > 0 else []
+                claimed, until_next = await self._claim(room) if room > 0 else ([], None)
                 for row in claimed:
                     self._spawn(row)
-                if len(claimed) < room:  # nothing more is due now: sleep until the next one
-                    wait = min(wait, await self._until_next())
+                if until_next is not None:  # nothing more is due now: sleep until the next one
+                    wait = min(wait, until_next)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -124,42 +156,22 @@ class ProcessPool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(wait, 0.005))
 
-    async def _until_next(self) -> float:
-        """Seconds until the earliest waiting process may run (capped by the caller)."""
-        row = await self.store.fetch_one(sa.select(sa.func.min(pi.c.run_after)).where(
-            pi.c.end_time.is_(None), pi.c.running_process_server_id.is_(None)))
-        if row is None or row[0] is None:
-            return 3600.0
-        return max(0.0, (int(row[0]) - now_ms()) / 1000.0)
-
-    async def _claim(self, limit: int) -> list[Any]:
+    async def _claim(self, limit: int) -> tuple[list[Any], float | None]:
+        """The rows claimed, and when fewer than ``limit`` were due, the seconds until the
+        next waiting one may run (read in the same transaction)."""
         now = now_ms()
         stale = now - self.services.settings.get_int("process.running_delay.millis")
-        other = pi.alias("other")
-        free = sa.or_(pi.c.running_process_server_id.is_(None), pi.c.running_at < stale)
-        # The resource lock: a process is claimable only if no older process of its resource
-        # is unfinished and no other process of its resource is running on a live server.
-        blocked = sa.exists().where(
-            other.c.resource_type == pi.c.resource_type, other.c.resource_id == pi.c.resource_id,
-            other.c.end_time.is_(None), other.c.id != pi.c.id,
-            sa.or_(other.c.id < pi.c.id, other.c.running_at >= stale))
-        candidates = (
-            sa.select(pi.c.id)
-            .where(pi.c.end_time.is_(None), pi.c.run_after <= now, free, ~blocked)
-            .order_by(pi.c.priority.desc(), pi.c.id)
-            .limit(limit)
-        )
-        if not self.store.is_sqlite:
-            candidates = candidates.with_for_update(of=pi, skip_locked=True)
+        candidates = hotsql.claim_candidates(not self.store.is_sqlite)
         async with self.store.tx() as conn:
-            ids = [r.id for r in await conn.execute(candidates) if r.id not in self.running]
-            if not ids:
-                return []
-            result = await conn.execute(
-                sa.update(pi).where(pi.c.id.in_(ids), pi.c.end_time.is_(None), free)
-                .values(running_process_server_id=self.server_id, running_at=now)
-                .returning(*pi.c))
-            return list(result.mappings())
+            ids = [r.id for r in await conn.execute(
+                candidates, {"b_now": now, "b_stale": stale, "b_limit": limit})
+                if r.id not in self.running]
+            rows: list[Any] = []
+            if ids:
+                result = await conn.execute(hotsql.claim_update(), {
+                    "b_ids": ids, "b_stale": stale, "b_server": self.server_id, "b_now": now})
+                rows = list(result.mappings())
+            return rows, (await hotsql.seconds_until_next(conn) if len(rows) < limit else None)
 
     def _spawn(self, row: Any) -> None:
         task = asyncio.get_running_loop().create_task(self._run(row))
@@ -191,71 +203,119 @@ class ProcessPool:
     async def _run(self, process: Any) -> None:
         task = asyncio.current_task()
         assert task is not None
+        started = None
         while process is not None:
             try:
-                chained = await self.run_attempt(process)
+                chained = await self.run_attempt(process, started)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("attempt of process %s crashed", process["id"])
                 return
             self.running.pop(process["id"], None)
-            if chained is not None:
-                self.running[chained["id"]] = task
-            process = chained
+            started = chained
+            process = chained.process if chained is not None else None
+            if process is not None:
+                self.running[process["id"]] = task
 
-    async def run_attempt(self, process: Any) -> Any:
-        """One attempt of ``process``; returns the chained process when it was claimed here."""
-        definition = REGISTRY.get(process["process_name"])
-        rtype = self.services.registry.get(definition.resource_type)
-        table = rtype.table
-        attempt_no = int(process["execution_count"]) + 1
-        elog = ExecutionLog(process_name=definition.name, resource_type=definition.resource_type,
-                            resource_id=process["resource_id"])
-        elog.begin_attempt(attempt=attempt_no, server_id=self.server_id, time=time.time())
-        self.attempts_run += 1
-        data = dict(process["data"] or {})
+    async def run_attempt(self, process: Any, started: _Started | None = None) -> Any:
+        """One attempt of ``process``; returns the chained process's attempt, already started
+        in the transaction that finished this one, when the chained process was claimed here.
 
-        async with self.store.tx() as conn:
-            resource = (await conn.execute(
-                sa.select(table).where(table.c.id == process["resource_id"]))).first()
-            decision = decide_start(definition, resource.state if resource else None)
-            if not decision.run_handlers:
-                reason = decision.exit_reason or ExitReason.CANCELED
-                elog.note(f"resource is {decision.origin_state}: {reason}", time=time.time())
-                elog.end_attempt(exit_reason=reason, time=time.time())
-                result = Result.SUCCESS if decision.verdict is Verdict.ALREADY_DONE \
-                    else Result.CANCELED
-                await self._finish(conn, process, attempt_no, reason, result, elog)
+        ``started``: this attempt, when it was started so (its start is then not repeated).
+        """
+        if started is None:
+            async with self.store.tx() as conn:
+                started = await self._start(conn, process)
+            if started is None:
                 return None
-            # an error shown by an earlier attempt stays visible until the process ends
-            values: dict[str, Any] = {} if resource.transitioning == "error" \
-                else {"transitioning": "yes"}
-            if decision.state_to_write is not None:
-                values["state"] = decision.state_to_write
-                elog.transition(decision.origin_state, decision.state_to_write, time=time.time())
-                data.setdefault("originState", decision.origin_state)
-            if values:
-                resource = (await conn.execute(
-                    sa.update(table).where(table.c.id == resource.id).values(**values)
-                    .returning(table))).one()
-            await conn.execute(sa.update(pi).where(pi.c.id == process["id"]).values(
-                execution_count=attempt_no, phase=Phase.STARTED.value, data=data))
-        if decision.state_to_write is not None:
-            await self.services.changed(rtype, resource)
-
-        handler = handler_registry.get(definition.name)
-        attempt = Attempt(self.services, definition, {**process, "data": data}, rtype,
-                          resource._mapping, elog, self.server_id)
+            await self._started(started)
+        s = started
+        handler = handler_registry.get(s.definition.name)
+        attempt = Attempt(self.services, s.definition, {**process, "data": s.data}, s.rtype,
+                          s.resource._mapping, s.log, self.server_id)
         try:
             outcome = await handler(attempt) if handler is not None else None
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            await self._after_error(attempt, decision.transitioning_state, attempt_no, exc)
+            await self._after_error(attempt, s.decision.transitioning_state, s.attempt_no, exc)
             return None
-        return await self._succeed(attempt, decision.transitioning_state, attempt_no,
+        return await self._succeed(attempt, s.decision.transitioning_state, s.attempt_no,
                                    outcome or HandlerResult())
+
+    async def _started(self, s: _Started) -> None:
+        if s.decision.state_to_write is not None:
+            await self.services.changed(s.rtype, s.resource)
+
+    async def _start(self, conn: Any, process: Any, hint: Any = None) -> _Started | None:
+        """Start an attempt of ``process`` in ``conn``: the resource goes transitioning and the
+        process row STARTED. None when the process ended there (no handler to run).
+
+        ``hint``: the resource row as it is believed to be (the row a chaining process just
+        wrote; for a new process, its one start state and transitioning). The resource is
+        then written with one UPDATE conditional on the state and transitioning the decision
+        was made on, and read first only when that finds it changed."""
+        definition = REGISTRY.get(process["process_name"])
+        rtype = self.services.registry.get(definition.resource_type)
+        table = rtype.table
+        attempt_no = int(process["execution_count"]) + 1
+        self.attempts_run += 1
+
+        def fresh() -> tuple[ExecutionLog, dict[str, Any]]:
+            elog = ExecutionLog(process_name=definition.name,
+                                resource_type=definition.resource_type,
+                                resource_id=process["resource_id"])
+            elog.begin_attempt(attempt=attempt_no, server_id=self.server_id, time=time.time())
+            return elog, dict(process["data"] or {})
+
+        if hint is None and attempt_no == 1 and len(definition.start_states) == 1:
+            (start,) = definition.start_states
+            hint = _Guess(process["resource_id"], start, "yes")
+        resource = None
+        if hint is not None:
+            elog, data = fresh()
+            decision, values = self._start_values(definition, hint, elog, data)
+            if decision.run_handlers and values:
+                resource = (await conn.execute(hotsql.update_resource_if(table), {
+                    "b_id": hint.id, "b_state": hint.state,
+                    "b_transitioning": hint.transitioning, **values})).first()
+        if resource is None:
+            elog, data = fresh()
+            resource = (await conn.execute(hotsql.select_resource(table),
+                                           {"b_id": process["resource_id"]})).first()
+            decision, values = self._start_values(definition, resource, elog, data)
+            if values:
+                resource = (await conn.execute(hotsql.update_resource(table),
+                                               {"b_id": resource.id, **values})).one()
+        if not decision.run_handlers:
+            reason = decision.exit_reason or ExitReason.CANCELED
+            elog.note(f"resource is {decision.origin_state}: {reason}", time=time.time())
+            elog.end_attempt(exit_reason=reason, time=time.time())
+            result = Result.SUCCESS if decision.verdict is Verdict.ALREADY_DONE \
+                else Result.CANCELED
+            await self._finish(conn, process, attempt_no, reason, result, elog)
+            return None
+        await conn.execute(hotsql.update_process(), {
+            "b_id": process["id"], "execution_count": attempt_no,
+            "phase": Phase.STARTED.value, "data": data})
+        return _Started(process, definition, rtype, attempt_no, decision, resource, elog, data)
+
+    @staticmethod
+    def _start_values(definition: ProcessDefinition, resource: Any, elog: ExecutionLog,
+                      data: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The start decision on ``resource`` and the resource values it writes."""
+        decision = decide_start(definition, resource.state if resource else None)
+        if not decision.run_handlers:
+            return decision, {}
+        # an error shown by an earlier attempt stays visible until the process ends
+        values: dict[str, Any] = {} if resource.transitioning == "error" \
+            else {"transitioning": "yes"}
+        if decision.state_to_write is not None:
+            values["state"] = decision.state_to_write
+            elog.transition(decision.origin_state, decision.state_to_write, time=time.time())
+            data.setdefault("originState", decision.origin_state)
+        return decision, values
 
     async def _succeed(self, a: Attempt, transitioning_state: str | None, attempt_no: int,
                        outcome: HandlerResult) -> Any:
@@ -267,9 +327,7 @@ class ProcessPool:
         completion = decide_success(definition, transitioning_state, chain=chain)
         now = time.time()
         async with self.store.tx() as conn:
-            current = (await conn.execute(sa.select(table.c.data).where(
-                table.c.id == process["resource_id"]))).scalar_one_or_none()
-            values = self._field_values(a, outcome.fields, current or {})
+            values = await a.field_values(conn, outcome.fields)
             values.update(transitioning="yes" if completion.chain else "no",
                           transitioning_message=None, transitioning_progress=None)
             if completion.state_to_write is not None:
@@ -277,8 +335,8 @@ class ProcessPool:
                 a.log.transition(transitioning_state, completion.state_to_write, time=now)
                 if completion.state_to_write == "removed":
                     values["removed"] = now_ms()
-            row = (await conn.execute(sa.update(table).where(
-                table.c.id == process["resource_id"]).values(**values).returning(table))).one()
+            row = (await conn.execute(hotsql.update_resource(table),
+                                      {"b_id": process["resource_id"], **values})).one()
             chained = None
             if completion.chain:
                 a.log.note(f"chains to {completion.chain}", time=now)
@@ -287,25 +345,28 @@ class ProcessPool:
                     resource_id=process["resource_id"], account_id=process["account_id"],
                     server_id=self.server_id, priority=process["priority"],
                     data={k: v for k, v in a.data.items() if k not in ("originState", "chain")})
-                chained = await self._claim_chained(conn, chained_id, process)
+                claimed = await self._claim_chained(conn, chained_id, process)
+                if claimed is not None:  # started here too: one transaction less
+                    chained = await self._start(conn, claimed, row)
             await self._after_done(conn, a)
             a.log.end_attempt(exit_reason=completion.exit_reason, time=now)
             await self._finish(conn, process, attempt_no, completion.exit_reason,
                                Result.SUCCESS, a.log)
         await self.services.changed(a.rtype, row)
+        if chained is not None:
+            await self._started(chained)
         return chained
 
     async def _claim_chained(self, conn: Any, chained_id: int, process: Any) -> Any:
         """Claim the process a chain just wrote, unless other work on the resource waits."""
-        waiting = (await conn.execute(sa.select(pi.c.id).where(
-            pi.c.resource_type == process["resource_type"],
-            pi.c.resource_id == process["resource_id"], pi.c.end_time.is_(None),
-            pi.c.id.not_in((process["id"], chained_id))).limit(1))).first()
-        if waiting is not None or self._stopping:
-            return None  # the older request goes first; the chain is claimed in its turn
-        result = await conn.execute(sa.update(pi).where(pi.c.id == chained_id).values(
-            running_process_server_id=self.server_id, running_at=now_ms()).returning(*pi.c))
-        return result.mappings().one()
+        if self._stopping:
+            return None
+        # no row when other work on the resource waits: the older request goes first and
+        # the chain is claimed in its turn
+        result = await conn.execute(hotsql.claim_chained(), {
+            "b_id": chained_id, "b_parent": process["id"], "b_server": self.server_id,
+            "b_now": now_ms()})
+        return result.mappings().first()
 
     async def _after_done(self, conn: Any, a: Attempt) -> None:
         """Follow-ups in the finishing transaction: the purge after a remove."""
@@ -315,36 +376,6 @@ class ProcessPool:
             await submit(conn, f"{d.resource_type.lower()}.purge", resource_type=d.resource_type,
                          resource_id=a.process["resource_id"], account_id=a.process["account_id"],
                          server_id=self.server_id, run_after=now_ms() + delay)
-
-    def _field_values(self, a: Attempt, fields: dict[str, Any],
-                      data: dict[str, Any]) -> dict[str, Any]:
-        """Column values for fields a handler or an agent reply wants written.
-
-        ``data`` is the row's JSON bag as it is now (a handler may have changed it).
-        """
-        if not fields:
-            return {}
-        declared = a.rtype.field_map()
-        columns: dict[str, Any] = {}
-        extra = dict(data.get("fields", {}))
-        touched = False
-        for name, value in fields.items():
-            merge = name.startswith("+")
-            name = name.lstrip("+")
-            f = declared.get(name)
-            if f is None:
-                log.debug("ignoring unknown field %s for %s", name, a.rtype.name)
-                continue
-            if f.column is None:
-                if merge and isinstance(value, dict) and isinstance(extra.get(name), dict):
-                    value = {**extra[name], **value}
-                extra[name] = value
-                touched = True
-            else:
-                columns[f.column] = value
-        if touched:
-            columns["data"] = {**data, "fields": extra}
-        return columns
 
     async def _after_error(self, a: Attempt, transitioning_state: str | None, attempt_no: int,
                            exc: BaseException) -> None:
@@ -356,9 +387,8 @@ class ProcessPool:
             a.log.note(message, time=now)
             a.log.end_attempt(exit_reason=reason, time=now)
             async with self.store.tx() as conn:
-                row = (await conn.execute(sa.update(table).where(
-                    table.c.id == process["resource_id"]).values(transitioning="no")
-                    .returning(table))).one()
+                row = (await conn.execute(hotsql.update_resource(table), {
+                    "b_id": process["resource_id"], "transitioning": "no"})).one()
                 await self._finish(conn, process, attempt_no, reason, Result.CANCELED, a.log)
             await self.services.changed(a.rtype, row)
             return
@@ -381,20 +411,19 @@ class ProcessPool:
                                           "transitioning_message": message[:1024]}
                 if decision.state_to_write is not None:
                     values["state"] = decision.state_to_write
-                row = (await conn.execute(sa.update(table).where(
-                    table.c.id == process["resource_id"]).values(**values)
-                    .returning(table))).one()
+                row = (await conn.execute(hotsql.update_resource(table),
+                                          {"b_id": process["resource_id"], **values})).one()
                 await self._finish(conn, process, attempt_no, reason, Result.FAILURE, a.log)
             else:
                 row = None
                 if isinstance(exc, ErrorReply):
-                    row = (await conn.execute(sa.update(table).where(
-                        table.c.id == process["resource_id"]).values(
-                        transitioning="error", transitioning_message=message[:1024])
-                        .returning(table))).one()
-                await conn.execute(sa.update(pi).where(pi.c.id == process["id"]).values(
-                    exit_reason=reason.value, run_after=int(decision.run_after * 1000),
-                    running_process_server_id=None, running_at=None))
+                    row = (await conn.execute(hotsql.update_resource(table), {
+                        "b_id": process["resource_id"], "transitioning": "error",
+                        "transitioning_message": message[:1024]})).one()
+                await conn.execute(hotsql.update_process(), {
+                    "b_id": process["id"], "exit_reason": reason.value,
+                    "run_after": int(decision.run_after * 1000),
+                    "running_process_server_id": None, "running_at": None})
                 await self._record(conn, process["id"], attempt_no, a.log)
         if row is not None:
             await self.services.changed(a.rtype, row)
@@ -407,16 +436,17 @@ class ProcessPool:
 
     async def _finish(self, conn: Any, process: Any, attempt_no: int, reason: ExitReason,
                       result: Result, elog: ExecutionLog) -> None:
-        await conn.execute(sa.update(pi).where(pi.c.id == process["id"]).values(
-            end_time=now_ms(), exit_reason=reason.value, result=result.value,
-            phase=Phase.DONE.value, running_process_server_id=None,
-            execution_count=max(attempt_no, int(process["execution_count"]))))
+        await conn.execute(hotsql.update_process(), {
+            "b_id": process["id"], "end_time": now_ms(), "exit_reason": reason.value,
+            "result": result.value, "phase": Phase.DONE.value,
+            "running_process_server_id": None,
+            "execution_count": max(attempt_no, int(process["execution_count"]))})
         await self._record(conn, process["id"], attempt_no, elog)
 
     async def _record(self, conn: Any, process_id: int, attempt_no: int,
                       elog: ExecutionLog) -> None:
-        await conn.execute(sa.insert(pe).values(process_instance_id=process_id,
-                                                created=now_ms(), log=elog.to_json()))
+        await conn.execute(hotsql.insert_execution(), {
+            "process_instance_id": process_id, "created": now_ms(), "log": elog.to_json()})
         if attempt_no > KEEP_FIRST_EXECUTIONS + KEEP_LAST_EXECUTIONS:
             ids = [r.id for r in await conn.execute(
                 sa.select(pe.c.id).where(pe.c.process_instance_id == process_id)

@@ -7,6 +7,7 @@ After the commit the caller wakes the pool (``services.engine.wake()``).
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -31,11 +32,17 @@ async def submit(conn: AsyncConnection, process_name: str, *, resource_type: str
     if definition.resource_type != resource_type:
         raise ValueError(f"{process_name} runs on {definition.resource_type}, not {resource_type}")
     now = now_ms()
-    pi = tables.process_instance
-    result = await conn.execute(sa.insert(pi).values(
-        start_time=now, process_name=process_name, resource_type=resource_type,
-        resource_id=resource_id, phase=Phase.REQUESTED.value, priority=priority,
-        data=data or {}, run_after=run_after if run_after is not None else now,
-        execution_count=0, start_process_server_id=server_id, account_id=account_id,
-    ).returning(pi.c.id))
+    result = await conn.execute(_insert_process(), {
+        "start_time": now, "process_name": process_name, "resource_type": resource_type,
+        "resource_id": resource_id, "phase": Phase.REQUESTED.value, "priority": priority,
+        "data": data or {}, "run_after": run_after if run_after is not None else now,
+        "execution_count": 0, "start_process_server_id": server_id, "account_id": account_id,
+    })
     return int(result.scalar_one())
+
+
+@functools.cache
+def _insert_process() -> sa.Insert:
+    """Built once: executed with a parameter dict, it keeps SQLAlchemy's cache key."""
+    pi = tables.process_instance
+    return sa.insert(pi).returning(pi.c.id)

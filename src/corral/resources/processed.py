@@ -9,6 +9,8 @@ Actions are offered only in the states their process can start from.
 
 from __future__ import annotations
 
+import time
+import weakref
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -51,7 +53,7 @@ class ProcessType(TableType):
     async def before_insert(self, ctx: Context, conn: AsyncConnection, row: dict[str, Any],
                             values: dict[str, Any]) -> None:
         if ctx.project_id is None and ctx.principal.is_admin:
-            row["account_id"] = await default_project(conn)
+            row["account_id"] = await cached_default_project(ctx.services.store, conn)
         if definitions.REGISTRY.create_process(self.name) is not None:
             row["transitioning"] = "yes"
 
@@ -124,3 +126,25 @@ async def default_project(conn: AsyncConnection) -> int:
         raise ApiError("no active project: create one or use /v1/projects/<id>/…",
                        status=422, code="MissingRequired", field_name="projectId")
     return int(row.id)
+
+
+# The default project, per store, for a short while: a create needs no lookup of its own.
+# Changes of projects on this server clear it at once (``forget_default_project``, called
+# by the change publisher); changes made on another server show after the TTL.
+DEFAULT_PROJECT_TTL = 1.0
+_default_projects: weakref.WeakKeyDictionary[Any, tuple[int, float]] = \
+    weakref.WeakKeyDictionary()
+
+
+async def cached_default_project(store: Any, conn: AsyncConnection) -> int:
+    now = time.monotonic()
+    hit = _default_projects.get(store)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    project_id = await default_project(conn)
+    _default_projects[store] = (project_id, now + DEFAULT_PROJECT_TTL)
+    return project_id
+
+
+def forget_default_project() -> None:
+    _default_projects.clear()

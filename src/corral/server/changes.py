@@ -24,6 +24,8 @@ from corral.api.resource import ResourceType, TableType
 from corral.bus import EventBus
 from corral.protocol.event import Event
 from corral.protocol.ids import format_id
+from corral.resources.processed import ProcessType, forget_default_project
+from corral.store import tables
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,30 @@ def visibility_group(rtype: ResourceType, row: Any) -> int | None:
     if rtype.name == "project":
         return m["id"]
     return None
+
+
+_ADMIN = Principal(credential_id=0, account_id=0, account_kind="admin", project_id=None)
+_SAME_VIEW: dict[type, bool] = {}
+
+
+def _same_view_for_all(rtype: TableType) -> bool:
+    """Whether the project's view of a row is the admin's (rendered once for both).
+
+    So for types using the generic rendering whose valid actions do not depend on who
+    asks: a process-backed type, or one without admin-only actions. (Both views are
+    rendered with the same root URL and neither comes through a project URL.)
+    """
+    cls = type(rtype)
+    same = _SAME_VIEW.get(cls)
+    if same is None:
+        generic = cls.render is TableType.render and \
+            cls.resource_url is TableType.resource_url and \
+            cls.collection_url is TableType.collection_url
+        actions_free = cls.valid_actions is ProcessType.valid_actions or (
+            cls.valid_actions is TableType.valid_actions
+            and not any(a.admin_only for a in rtype.actions.values()))
+        same = _SAME_VIEW[cls] = generic and actions_free
+    return same
 
 
 class ChangePublisher:
@@ -63,21 +89,26 @@ class ChangePublisher:
         """One ``resource.change`` per visibility group, each rendered for that group."""
         assert isinstance(rtype, TableType)
         wire_id = format_id(rtype.id_type, row._mapping["id"])
-        admin = Principal(credential_id=0, account_id=0, account_kind="admin", project_id=None)
+        admin_view = rtype.render(self._context(_ADMIN), row)
         out = [Event.new(RESOURCE_CHANGE, resource_type=rtype.name, resource_id=wire_id,
-                         data={"resource": rtype.render(self._context(admin), row)})]
+                         data={"resource": admin_view})]
         group = visibility_group(rtype, row)
         if group is not None:
-            member = Principal(credential_id=0, account_id=group, account_kind="project",
-                               project_id=group)
+            if _same_view_for_all(rtype):
+                view = admin_view  # events are immutable once published: shared, not copied
+            else:
+                member = Principal(credential_id=0, account_id=group, account_kind="project",
+                                   project_id=group)
+                view = rtype.render(self._context(member), row)
             out.append(Event.new(f"{RESOURCE_CHANGE};account={group}", resource_type=rtype.name,
-                                 resource_id=wire_id,
-                                 data={"resource": rtype.render(self._context(member), row)}))
+                                 resource_id=wire_id, data={"resource": view}))
         return out
 
     async def on_change(self, rtype: ResourceType, row: Any) -> None:
         if not isinstance(rtype, TableType):
             return
+        if rtype.table is tables.account:  # a project may have changed: look it up again
+            forget_default_project()
         key = (rtype.name, int(row._mapping["id"]))
         if key in self._pending:  # a send is scheduled: it will carry this newest row
             self._pending[key] = (rtype, row)

@@ -1,0 +1,149 @@
+"""The engine's hot-path statements, built once with bind parameters.
+
+A statement object built once and executed with a parameter dict keeps its (memoised)
+cache key, so SQLAlchemy neither rebuilds nor recompiles it per attempt. UPDATE and
+INSERT statements are built without ``.values()``: the SET/VALUES columns come from
+the keys of the parameters (SQLAlchemy compiles and caches one form per key set).
+Parameters that are not columns start with ``b_``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from corral.store import tables
+
+pi = tables.process_instance
+pe = tables.process_execution
+
+
+def _lock_free(stale: Any) -> Any:
+    return sa.or_(pi.c.running_process_server_id.is_(None), pi.c.running_at < stale)
+
+
+@functools.cache
+def claim_candidates(for_update: bool) -> Any:
+    """Ids of claimable processes (params: b_now, b_stale, b_limit)."""
+    stale = sa.bindparam("b_stale", type_=sa.BigInteger)
+    other = pi.alias("other")
+    # The resource lock: a process is claimable only if no older process of its resource
+    # is unfinished and no other process of its resource is running on a live server.
+    blocked = sa.exists().where(
+        other.c.resource_type == pi.c.resource_type, other.c.resource_id == pi.c.resource_id,
+        other.c.end_time.is_(None), other.c.id != pi.c.id,
+        sa.or_(other.c.id < pi.c.id, other.c.running_at >= stale))
+    stmt = (
+        sa.select(pi.c.id)
+        .where(pi.c.end_time.is_(None), pi.c.run_after <= sa.bindparam("b_now", type_=sa.BigInteger),
+               _lock_free(stale), ~blocked)
+        .order_by(pi.c.priority.desc(), pi.c.id)
+        .limit(sa.bindparam("b_limit", type_=sa.Integer))
+    )
+    return stmt.with_for_update(of=pi, skip_locked=True) if for_update else stmt
+
+
+@functools.cache
+def claim_update() -> Any:
+    """Claim the ids read (params: b_ids, b_stale, b_server, b_now)."""
+    return (sa.update(pi)
+            .where(pi.c.id.in_(sa.bindparam("b_ids", expanding=True)), pi.c.end_time.is_(None),
+                   _lock_free(sa.bindparam("b_stale", type_=sa.BigInteger)))
+            .values(running_process_server_id=sa.bindparam("b_server", type_=sa.String),
+                    running_at=sa.bindparam("b_now", type_=sa.BigInteger))
+            .returning(*pi.c))
+
+
+@functools.cache
+def claim_chained() -> Any:
+    """Claim a chained process unless other work on its resource waits.
+
+    Params: b_id (the chained process), b_parent (the process that chains), b_server, b_now.
+    """
+    other = pi.alias("other")
+    waiting = sa.exists().where(
+        other.c.resource_type == pi.c.resource_type, other.c.resource_id == pi.c.resource_id,
+        other.c.end_time.is_(None), other.c.id != pi.c.id,
+        other.c.id != sa.bindparam("b_parent", type_=sa.BigInteger))
+    return (sa.update(pi)
+            .where(pi.c.id == sa.bindparam("b_id", type_=sa.BigInteger), ~waiting)
+            .values(running_process_server_id=sa.bindparam("b_server", type_=sa.String),
+                    running_at=sa.bindparam("b_now", type_=sa.BigInteger))
+            .returning(*pi.c))
+
+
+@functools.cache
+def next_run_after() -> Any:
+    return sa.select(sa.func.min(pi.c.run_after)).where(
+        pi.c.end_time.is_(None), pi.c.running_process_server_id.is_(None))
+
+
+async def seconds_until_next(conn: Any) -> float:
+    """Seconds until the earliest waiting process may run (3600 when none waits)."""
+    first = (await conn.execute(next_run_after())).scalar()
+    if first is None:
+        return 3600.0
+    return max(0.0, (int(first) - time.time() * 1000) / 1000.0)
+
+
+@functools.cache
+def update_process() -> Any:
+    """UPDATE process_instance SET <the param keys> WHERE id = :b_id."""
+    return sa.update(pi).where(pi.c.id == sa.bindparam("b_id", type_=sa.BigInteger))
+
+
+@functools.cache
+def insert_execution() -> Any:
+    return sa.insert(pe)
+
+
+@functools.cache
+def select_resource(table: sa.Table) -> Any:
+    return sa.select(table).where(table.c.id == sa.bindparam("b_id", type_=sa.BigInteger))
+
+
+@functools.cache
+def select_resource_data(table: sa.Table) -> Any:
+    return sa.select(table.c.data).where(table.c.id == sa.bindparam("b_id", type_=sa.BigInteger))
+
+
+@functools.cache
+def update_resource(table: sa.Table) -> Any:
+    """UPDATE <table> SET <the param keys> WHERE id = :b_id RETURNING *."""
+    return (sa.update(table).where(table.c.id == sa.bindparam("b_id", type_=sa.BigInteger))
+            .returning(table))
+
+
+@functools.cache
+def update_resource_if(table: sa.Table) -> Any:
+    """As ``update_resource``, only while the row's state and transitioning are
+    :b_state and :b_transitioning (what the attempt's decision was based on)."""
+    return (sa.update(table).where(table.c.id == sa.bindparam("b_id", type_=sa.BigInteger),
+                                   table.c.state == sa.bindparam("b_state", type_=sa.String),
+                                   table.c.transitioning == sa.bindparam("b_transitioning",
+                                                                          type_=sa.String))
+            .returning(table))
+
+
+async def read(store: Any, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+    """The rows of one read outside any transaction of the caller's.
+
+    On PostgreSQL the connection runs it in autocommit (one statement is its own
+    snapshot), which saves the BEGIN and ROLLBACK round trips of a read-only transaction.
+    """
+    async with store.engine.connect() as conn:
+        if not store.is_sqlite:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return list((await conn.execute(stmt, params)).fetchall())
+
+
+_h = tables.host
+select_host = sa.select(_h).where(_h.c.id == sa.bindparam("b_id", type_=sa.BigInteger))
+# the active hosts of a project that an agent owns, in id order (placement)
+active_hosts = (sa.select(_h.c.id)
+                .where(_h.c.account_id == sa.bindparam("b_account", type_=sa.BigInteger),
+                       _h.c.state == "active", _h.c.agent_id.is_not(None))
+                .order_by(_h.c.id))
