@@ -79,6 +79,7 @@ class ChangePublisher:
         self._pending: dict[tuple[str, int], tuple[ResourceType, Any]] = {}
         # Events rendered but not yet written: written together, one transaction per batch.
         self._outbox: list[Event] = []
+        self._outbox_written: asyncio.Future[None] | None = None  # done when _outbox is written
         self._flushing: asyncio.Task[None] | None = None
 
     def _context(self, principal: Principal) -> Context:
@@ -118,8 +119,12 @@ class ChangePublisher:
         last = self._last_sent.get(key)
         if last is None or now - last >= self.interval:
             self._last_sent[key] = now
-            self._publish(rtype, row)
+            written = self._publish(rtype, row)
             self._prune(now)
+            if written is not None:
+                # group commit: the change's event is in the stream when the caller goes on
+                # (an API answer is sent after it), written together with concurrent ones
+                await asyncio.shield(written)
             return
         self._pending[key] = (rtype, row)
         loop.call_later(last + self.interval - now, self._flush, key)
@@ -131,24 +136,37 @@ class ChangePublisher:
         self._last_sent[key] = asyncio.get_running_loop().time()
         self._publish(*item)
 
-    def _publish(self, rtype: ResourceType, row: Any) -> None:
-        """Queue the events of one change; a single task writes every queued event at once."""
+    def _publish(self, rtype: ResourceType, row: Any) -> asyncio.Future[None] | None:
+        """Queue the events of one change; a single task writes every queued event at once.
+
+        Returns a future that is done once the batch holding these events is written.
+        """
         try:
-            self._outbox.extend(self.events_for(rtype, row))
+            events = self.events_for(rtype, row)
         except Exception:
             log.exception("could not render resource.change for %s %s", rtype.name,
                           row._mapping["id"])
-            return
+            return None
+        loop = asyncio.get_running_loop()
+        if self._outbox_written is None:
+            self._outbox_written = loop.create_future()
+        self._outbox.extend(events)
+        written = self._outbox_written
         if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.get_running_loop().create_task(self._flush_outbox())
+            self._flushing = loop.create_task(self._flush_outbox())
+        return written
 
     async def _flush_outbox(self) -> None:
         while self._outbox:
             batch, self._outbox = self._outbox, []
+            written, self._outbox_written = self._outbox_written, None
             try:
                 await self.bus.publish_persistent_many(batch)
             except Exception:
                 log.exception("could not publish %d resource.change events", len(batch))
+            finally:
+                if written is not None and not written.done():
+                    written.set_result(None)
 
     def _prune(self, now: float) -> None:
         if len(self._last_sent) > 10_000:
