@@ -334,8 +334,26 @@ class TableType(ResourceType):
                 values["removed"] = now_millis()
             stmt = sa.update(self.table).where(self.table.c.id == current._mapping["id"])
             row = (await conn.execute(stmt.values(**values).returning(self.table))).one()
+        self.after_state_change(ctx, row)
         await ctx.services.changed(self, row)
         return self.render(ctx, row)
+
+    def after_state_change(self, ctx: Context, row: Any) -> None:
+        """Hook: a state change was committed (e.g. drop what the auth cache holds of it)."""
+
+    # The state-only verbs of types whose changes are not processes (keys, tokens, accounts);
+    # a type offers them by declaring the actions.
+    async def do_activate(self, ctx: Context, wire_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.set_state(ctx, wire_id, allowed=frozenset({"inactive"}), state="active")
+
+    async def do_deactivate(self, ctx: Context, wire_id: str,
+                            body: dict[str, Any]) -> dict[str, Any]:
+        return await self.set_state(ctx, wire_id, allowed=frozenset({"active"}), state="inactive")
+
+    async def remove_in_place(self, ctx: Context, wire_id: str) -> dict[str, Any]:
+        """DELETE without a process: active or inactive → removed."""
+        return await self.set_state(ctx, wire_id, allowed=frozenset({"active", "inactive"}),
+                                    state="removed", removed=True)
 
     async def action(
         self, ctx: Context, wire_id: str, name: str, body: dict[str, Any]

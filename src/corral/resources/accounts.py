@@ -48,14 +48,8 @@ class AccountType(TableType):
                             values: dict[str, Any]) -> None:
         row["kind"] = values.get("kind", "user")
 
-    async def do_activate(self, ctx: Context, wire_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.set_state(ctx, wire_id, allowed=frozenset({"inactive"}), state="active")
-
-    async def do_deactivate(self, ctx: Context, wire_id: str,
-                            body: dict[str, Any]) -> dict[str, Any]:
-        out = await self.set_state(ctx, wire_id, allowed=frozenset({"active"}), state="inactive")
-        ctx.services.auth.forget_account(self.row_id(wire_id))
-        return out
+    def after_state_change(self, ctx: Context, row: Any) -> None:
+        ctx.services.auth.forget_account(row._mapping["id"])
 
 
 class ProjectType(TableType):
@@ -90,15 +84,7 @@ class ProjectType(TableType):
 
     async def delete(self, ctx: Context, wire_id: str) -> dict[str, Any]:
         forbid_unless_admin(ctx, "remove projects")
-        out = await self.set_state(ctx, wire_id, allowed=None, state="removed", removed=True)
-        ctx.services.auth.forget_account(self.row_id(wire_id))
-        return out
+        return await self.set_state(ctx, wire_id, allowed=None, state="removed", removed=True)
 
-    async def do_activate(self, ctx: Context, wire_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.set_state(ctx, wire_id, allowed=frozenset({"inactive"}), state="active")
-
-    async def do_deactivate(self, ctx: Context, wire_id: str,
-                            body: dict[str, Any]) -> dict[str, Any]:
-        out = await self.set_state(ctx, wire_id, allowed=frozenset({"active"}), state="inactive")
-        ctx.services.auth.forget_account(self.row_id(wire_id))
-        return out
+    def after_state_change(self, ctx: Context, row: Any) -> None:
+        ctx.services.auth.forget_account(row._mapping["id"])

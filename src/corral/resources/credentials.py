@@ -69,22 +69,11 @@ class ApiKeyType(TableType):
     async def after_insert(self, ctx: Context, conn: Any, row: Any, out: dict[str, Any]) -> None:
         out["secretValue"] = ctx.extra.pop("secret")
 
-    async def _change_state(self, ctx: Context, wire_id: str, allowed: frozenset[str],
-                            state: str, removed: bool = False) -> dict[str, Any]:
-        out = await self.set_state(ctx, wire_id, allowed=allowed, state=state, removed=removed)
-        ctx.services.auth.forget_key(out["publicValue"])
-        return out
-
-    async def do_activate(self, ctx: Context, wire_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._change_state(ctx, wire_id, frozenset({"inactive"}), "active")
-
-    async def do_deactivate(self, ctx: Context, wire_id: str,
-                            body: dict[str, Any]) -> dict[str, Any]:
-        return await self._change_state(ctx, wire_id, frozenset({"active"}), "inactive")
+    def after_state_change(self, ctx: Context, row: Any) -> None:
+        ctx.services.auth.forget_key(row._mapping["public_value"])
 
     async def do_remove(self, ctx: Context, wire_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.delete(ctx, wire_id)
 
     async def delete(self, ctx: Context, wire_id: str) -> dict[str, Any]:
-        return await self._change_state(ctx, wire_id, frozenset({"active", "inactive"}),
-                                        "removed", removed=True)
+        return await self.remove_in_place(ctx, wire_id)

@@ -59,16 +59,8 @@ class RegistrationTokenType(TableType):
         out["command"] = f"corral agent --url {shlex.quote(server)} --token {out['token']}"
         return out
 
-    async def do_activate(self, ctx: Context, wire_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.set_state(ctx, wire_id, allowed=frozenset({"inactive"}), state="active")
-
-    async def do_deactivate(self, ctx: Context, wire_id: str,
-                            body: dict[str, Any]) -> dict[str, Any]:
-        return await self.set_state(ctx, wire_id, allowed=frozenset({"active"}), state="inactive")
-
     async def delete(self, ctx: Context, wire_id: str) -> dict[str, Any]:
-        return await self.set_state(ctx, wire_id, allowed=frozenset({"active", "inactive"}),
-                                    state="removed", removed=True)
+        return await self.remove_in_place(ctx, wire_id)
 
 
 _REGISTER_FIELDS = (
