@@ -6,10 +6,18 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
+from corral.agent.runtime import (
+    InstanceStartError,
+    InvalidNameError,
+    LocalProcessDriver,
+    VolumeInUseError,
+    procfs,
+)
+from corral.agent.runtime.statefile import read_record
 from tests.unit.test_runtime_support import (
     Harness,
     alive,
@@ -21,26 +29,6 @@ from tests.unit.test_runtime_support import (
     wait_for,
     wait_state,
 )
-
-from corral.agent.runtime import (
-    InstanceStartError,
-    InvalidNameError,
-    LocalProcessDriver,
-    VolumeInUseError,
-    procfs,
-)
-from corral.agent.runtime.statefile import read_record
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with Harness(tmp_path) as h:
-        yield h
-
-
-@pytest.fixture
-async def driver(harness: Harness) -> LocalProcessDriver:
-    return await harness.driver()
 
 
 async def test_start_runs_a_detached_process_in_its_own_session(

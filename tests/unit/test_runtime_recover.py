@@ -6,10 +6,9 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
+from corral.agent.runtime import InstanceFacts, LocalProcessDriver, procfs
+from corral.agent.runtime.statefile import read_record
 from tests.unit.test_runtime_support import (
     ExitRecorder,
     Harness,
@@ -20,20 +19,6 @@ from tests.unit.test_runtime_support import (
     spec,
     wait_for,
 )
-
-from corral.agent.runtime import InstanceFacts, LocalProcessDriver, procfs
-from corral.agent.runtime.statefile import read_record
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with Harness(tmp_path) as h:
-        yield h
-
-
-@pytest.fixture
-async def driver(harness: Harness) -> LocalProcessDriver:
-    return await harness.driver()
 
 
 async def test_process_killed_from_outside_is_noticed_as_stopped(
