@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -31,13 +29,16 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
+from common import (
+    LOOPBACK,
+    create_pg_database,
+    drop_pg_database,
+    machine,
+)
 
 HERE = Path(__file__).resolve().parent
-LOOPBACK = "127.0.0.1"
-PG_ADMIN_URL = os.environ.get("CORRAL_BENCH_PG_URL", "postgresql://root@127.0.0.1/test")
 
 
 @dataclass
@@ -54,19 +55,6 @@ class PhaseResult:
     p99_ms: float
     max_ms: float
     error_samples: list[str] = field(default_factory=list)
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        m = re.search(r"^Model name:\s*(.+)$", out, re.MULTILINE)
-        if m:
-            model = m.group(1).strip()
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "platform": platform.platform()}
 
 
 class Server:
@@ -117,29 +105,6 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-
-
-async def create_pg_database() -> tuple[str, str]:
-    import asyncpg
-
-    name = f"corral_bench_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return name, f"{base}/{name}"
-
-
-async def drop_pg_database(name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def basic_auth(access: str, secret: str) -> str:

@@ -34,12 +34,9 @@ import base64
 import contextlib
 import json
 import os
-import platform
-import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,10 +47,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from common import (
+    LOOPBACK,
+    PG_ADMIN_URL,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    machine,
+)
 
 HERE = Path(__file__).resolve().parent
-LOOPBACK = "127.0.0.1"
-PG_ADMIN_URL = os.environ.get("CORRAL_BENCH_PG_URL", "postgresql://root@127.0.0.1/test")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 COMMANDS = ("compute.instance.activate", "compute.instance.deactivate", "compute.instance.remove",
             "storage.volume.activate", "storage.volume.deactivate", "storage.volume.remove")
@@ -87,30 +90,11 @@ class Result:
     error_samples: list[str] = field(default_factory=list)
 
 
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        m = re.search(r"^Model name:\s*(.+)$", out, re.MULTILINE)
-        if m:
-            model = m.group(1).strip()
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "platform": platform.platform()}
-
-
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
 
 
 def basic(access: str, secret: str) -> str:
@@ -258,28 +242,6 @@ class AgentProcess:
 
 
 # ---------------------------------------------------------------------------- PostgreSQL
-
-async def create_pg_database() -> tuple[str, str]:
-    import asyncpg
-
-    name = f"corral_bench_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name, f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-
-
-async def drop_pg_database(name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
 
 async def pg_counters(name: str) -> dict[str, int]:
     """This database's counters, read from the ``test`` database (not counted in them)."""
