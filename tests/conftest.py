@@ -8,9 +8,11 @@ are skipped with the reason printed (``-ra``); CI always has one.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,27 @@ PG_URL = os.environ.get("CORRAL_TEST_PG_URL", "postgresql://root@127.0.0.1/test"
 TIMEOUT_FACTOR = float(os.environ.get("CORRAL_TEST_TIMEOUT_FACTOR", "1"))
 
 _pg_state: dict[str, Any] = {}
+
+
+async def eventually(check: Callable[[], Any | Awaitable[Any]], what: str = "condition",
+                     timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll ``check`` (sync or async) until it returns something truthy and return that;
+    fail after ``timeout`` seconds (scaled by TIMEOUT_FACTOR) saying ``what`` was awaited.
+
+    For state with no event to await (a row, a file, another process); where an event
+    exists, await the event instead.
+    """
+    deadline = time.monotonic() + timeout * TIMEOUT_FACTOR
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached in {timeout * TIMEOUT_FACTOR:.1f} s "
+                                 f"(last: {value!r})")
+        await asyncio.sleep(interval)
 
 
 def _pg_unavailable_reason() -> str | None:

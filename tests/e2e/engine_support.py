@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import secrets
@@ -19,29 +18,18 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.conftest import PG_URL, TIMEOUT_FACTOR
+
+from tests.conftest import PG_URL, TIMEOUT_FACTOR, eventually
 
 LOOPBACK = "127.0.0.1"
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], what: str,
-                     timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` (scaled)."""
-    deadline = time.monotonic() + timeout * TIMEOUT_FACTOR
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached in {timeout * TIMEOUT_FACTOR:.1f} s "
-                                 f"(last: {value!r})")
-        await asyncio.sleep(interval)
+
 
 
 def free_port() -> int:

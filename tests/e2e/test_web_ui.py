@@ -7,8 +7,8 @@ Every page visited is saved as a screenshot under ``artifacts/screenshots/``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import os
 import re
 import signal
@@ -21,7 +21,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.conftest import TIMEOUT_FACTOR
+from tests.conftest import eventually as shared_eventually
 from tests.scripted_agent import Reply, ScriptedAgent, succeed
 
 pytestmark = pytest.mark.e2e
@@ -156,14 +158,8 @@ async def scripted(web: Web) -> AsyncIterator[tuple[ScriptedAgent, Pausable, str
         yield agent, control, host
 
 
-async def eventually(check: Any, timeout: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout * TIMEOUT_FACTOR
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+# waits here go through a browser: a longer default than the shared helper's
+eventually = functools.partial(shared_eventually, timeout=15.0)
 
 
 async def state_is(api: httpx.AsyncClient, url: str, state: str) -> dict[str, Any] | None:

@@ -5,14 +5,13 @@ second copy."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -20,25 +19,17 @@ from typing import Any, Protocol
 
 import httpx
 import pytest
-from tests.conftest import TIMEOUT_FACTOR, RunningServer
 
 from corral.agent.runtime import procfs
+from tests.conftest import RunningServer
+from tests.conftest import eventually as shared_eventually
 
 SETTINGS = {"eventing.timeout.millis": "5000", "process.retry_max_wait.millis": "300",
             "process.replay.interval.seconds": "1"}
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0,
-                     what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` (scaled)."""
-    deadline = time.monotonic() + timeout * TIMEOUT_FACTOR
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout * TIMEOUT_FACTOR:.1f} s")
-        await asyncio.sleep(0.05)
+# waits here are for real processes: a longer default than the shared helper's
+eventually = functools.partial(shared_eventually, timeout=15.0)
 
 
 def pid_alive(pid: int) -> bool:
@@ -150,7 +141,7 @@ async def wait_state(api: httpx.AsyncClient, url: str, state: str,
     async def check() -> dict[str, Any] | None:
         body = (await api.get(url)).json()
         return body if body["state"] == state and body["transitioning"] == "no" else None
-    return await eventually(check, timeout, what=f"{url} {state}")
+    return await eventually(check, what=f"{url} {state}", timeout=timeout)
 
 
 async def active_host(api: httpx.AsyncClient, hostname: str) -> dict[str, Any]:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import signal
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+
 from tests.conftest import TIMEOUT_FACTOR, RunningServer
+from tests.conftest import eventually as shared_eventually
 from tests.integration import test_cli_commands as _cli
 from tests.integration import test_cli_instances as _instances
 from tests.integration.test_cli_commands import Corral
@@ -21,16 +22,8 @@ from tests.scripted_agent import ScriptedAgent
 backend, cli_env, corral, agent = _cli.backend, _cli.cli_env, _cli.corral, _instances.agent
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0,
-                     what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout * TIMEOUT_FACTOR
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout * TIMEOUT_FACTOR:.1f} s")
-        await asyncio.sleep(0.1)
+# waits here include CLI subprocesses: a longer default than the shared helper's
+eventually = functools.partial(shared_eventually, timeout=20.0)
 
 
 async def create_instance(api: httpx.AsyncClient, name: str) -> dict[str, Any]:

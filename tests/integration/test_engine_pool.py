@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,20 +14,8 @@ import sqlalchemy as sa
 from corral.engine.submit import submit
 from corral.resources.agents import register_agent
 from corral.store import tables
-from tests.conftest import TIMEOUT_FACTOR, RunningServer
+from tests.conftest import TIMEOUT_FACTOR, RunningServer, eventually
 from tests.scripted_agent import Reply, ScriptedAgent, succeed
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` (scaled)."""
-    deadline = time.monotonic() + timeout * TIMEOUT_FACTOR
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout * TIMEOUT_FACTOR:.1f} s")
-        await asyncio.sleep(0.02)
 
 
 async def set_settings(api: httpx.AsyncClient, **values: str) -> None:

@@ -7,29 +7,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import TIMEOUT_FACTOR, RunningServer
 
 from corral.errors import ErrorReply
 from corral.protocol.event import Event
 from corral.subscriber import AlreadyReplied, Backoff, ReceivedEvent, Subscriber
+from tests.conftest import TIMEOUT_FACTOR, RunningServer, eventually
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 AGENT = "1ag7"  # a raw (admin) subscriber may subscribe as any agent id: §3
 
 
-async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout * TIMEOUT_FACTOR
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached in {timeout * TIMEOUT_FACTOR:.1f} s")
-        await asyncio.sleep(0.02)
-    return value
+
 
 
 @contextlib.asynccontextmanager

@@ -10,30 +10,22 @@ import json
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import httpx
 import pytest
-from tests.conftest import TIMEOUT_FACTOR, RunningServer
 
 from corral.protocol.event import Event
 from corral.subscriber import Backoff, ReceivedEvent, Subscriber
+from tests.conftest import TIMEOUT_FACTOR, RunningServer, eventually
 
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
-async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout * TIMEOUT_FACTOR
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached in {timeout * TIMEOUT_FACTOR:.1f} s")
-        await asyncio.sleep(0.02)
+
 
 
 def make(server: RunningServer, **kw: Any) -> Subscriber:

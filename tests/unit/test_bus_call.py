@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -9,8 +8,9 @@ import pytest
 from corral.bus import Bus, QueueSink
 from corral.errors import BusError, CallTimeout, ErrorReply
 from corral.protocol.event import Event, decode, reply_to
+from tests.conftest import TIMEOUT_FACTOR
 
-SCALE = float(os.environ.get("CORRAL_TEST_TIME_SCALE", "1"))
+SCALE = TIMEOUT_FACTOR  # the suite's one scale for waits (CORRAL_TEST_TIMEOUT_FACTOR)
 NAME = "compute.instance.activate;agent=7"
 
 Handler = Callable[[Bus, Event], Awaitable[None]]
