@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from common import (
     LOOPBACK,
     create_pg_database,
     drop_pg_database,
-    machine,
+    write_results,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -269,14 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print()
     print_table(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    out = args.out / f"api-{started.date().isoformat()}.json"
-    out.write_text(json.dumps({
-        "benchmark": "api", "started": started.isoformat(), "machine": machine(),
-        "settings": {"duration_s": args.duration, "concurrency": args.concurrency,
-                     "keys": args.keys, "backends": args.backends},
-        "results": [asdict(r) for r in results],
-    }, indent=2) + "\n")
+    out = write_results(args.out, "api", started, {
+        "duration_s": args.duration, "concurrency": args.concurrency, "keys": args.keys,
+        "backends": args.backends}, results)
     print(f"\nwrote {out}")
     return 1 if any(r.errors for r in results) else 0
 

@@ -3,12 +3,16 @@ PostgreSQL database per run (created through ``CORRAL_BENCH_PG_URL``, dropped af
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 import secrets
 import socket
 import subprocess
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
@@ -55,3 +59,16 @@ async def drop_pg_database(name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+def write_results(out_dir: Path, benchmark: str, started: datetime, settings: dict[str, Any],
+                  results: list[Any]) -> Path:
+    """``<out_dir>/<benchmark>-<date>.json`` with the machine, the settings and the results
+    (dataclasses); returns its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{benchmark}-{started.date().isoformat()}.json"
+    out.write_text(json.dumps({
+        "benchmark": benchmark, "started": started.isoformat(), "machine": machine(),
+        "settings": settings, "results": [asdict(r) for r in results],
+    }, indent=2) + "\n")
+    return out

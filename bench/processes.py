@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ from common import (
     create_pg_database,
     drop_pg_database,
     free_port,
-    machine,
+    write_results,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -623,14 +623,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print()
     print_table(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    out = args.out / f"processes-{started.date().isoformat()}.json"
-    out.write_text(json.dumps({
-        "benchmark": "processes", "started": started.isoformat(), "machine": machine(),
-        "settings": {"instances": args.instances, "agents": args.agents,
-                     "concurrency": args.concurrency, "backends": args.backends},
-        "results": [asdict(r) for r in results],
-    }, indent=2) + "\n")
+    out = write_results(args.out, "processes", started, {
+        "instances": args.instances, "agents": args.agents, "concurrency": args.concurrency,
+        "backends": args.backends}, results)
     print(f"\nwrote {out}")
     return 1 if any(r.create_errors for r in results) else 0
 
