@@ -416,7 +416,8 @@ async def create_instances(session: aiohttp.ClientSession, server: Server, count
 
 
 def start_py_spy(pid: int, out_dir: Path, backend: str) -> list[subprocess.Popen[bytes]]:
-    py_spy = shutil.which("py-spy")
+    # the venv's bin is not always on PATH (``.venv/bin/python bench/processes.py``)
+    py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if py_spy is None:
         print("  py-spy not found: pip install py-spy", file=sys.stderr)
         return []
@@ -424,7 +425,7 @@ def start_py_spy(pid: int, out_dir: Path, backend: str) -> list[subprocess.Popen
     procs = []
     for fmt, suffix in (("flamegraph", "svg"), ("raw", "txt")):
         procs.append(subprocess.Popen(
-            [py_spy, "record", "--pid", str(pid), "--rate", "200", "--format", fmt,
+            [py_spy, "record", "--pid", str(pid), "--rate", "200", "--gil", "--format", fmt,
              "-o", str(out_dir / f"processes-{backend}.{suffix}")],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL))
     return procs
@@ -558,7 +559,10 @@ async def bench_backend(backend: str, args: argparse.Namespace) -> Result:
                       + server.log_path.read_text(errors="replace")[-4000:], file=sys.stderr)
         if pg_name is not None:
             await drop_pg_database(pg_name)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            print(f"  [{backend}] kept {workdir} (server.log, data)", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def print_table(results: list[Result]) -> None:
@@ -606,6 +610,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds a backend may take to finish every start")
     p.add_argument("--max-seconds", type=float, default=900.0,
                    help="hard limit for the whole run")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the server's work directory (its log) instead of deleting it")
     p.add_argument("--py-spy", type=Path, default=None, metavar="DIR",
                    help="record the server with py-spy into DIR during the measured phase")
     p.add_argument("--out", type=Path, default=HERE / "results",

@@ -56,8 +56,7 @@ class Attempt:
         """The row of ``host_id`` if an agent owns it; ProcessDelay while none does."""
         if host_id is None:
             raise ProcessDelay("the resource is on no host yet")
-        rows = await hotsql.read(self.services.store, hotsql.select_host, {"b_id": host_id})
-        row = rows[0] if rows else None
+        row = await self.services.engine.hosts.host(host_id)
         if row is None or row.agent_id is None:
             raise ProcessDelay(f"host {host_id} has no agent")
         return row

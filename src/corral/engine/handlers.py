@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from corral.engine import agentkeys, hotsql
+from corral.engine import agentkeys
 from corral.engine.attempt import Attempt, HandlerResult
 from corral.errors import ProcessDelay
 from corral.protocol.ids import format_id
@@ -94,11 +94,10 @@ async def allocate_host(a: Attempt) -> int:
     Cheap on purpose (it reads the hosts, not the instances): consecutive instances go
     round the active hosts in turn.
     """
-    rows = await hotsql.read(a.services.store, hotsql.active_hosts,
-                             {"b_account": a.resource["account_id"]})
-    if not rows:
+    ids = await a.services.engine.hosts.active_ids(a.resource["account_id"])
+    if not ids:
         raise ProcessDelay("no active host in the project to run the instance on")
-    return int(rows[a.resource["id"] % len(rows)].id)
+    return ids[a.resource["id"] % len(ids)]
 
 
 async def _start_environment(a: Attempt) -> dict[str, str] | None:

@@ -101,6 +101,23 @@ def insert_execution() -> Any:
 
 
 @functools.cache
+def execution_ids() -> Any:
+    """The ids of a process's execution rows, oldest first (param: b_pid)."""
+    return (sa.select(pe.c.id)
+            .where(pe.c.process_instance_id == sa.bindparam("b_pid", type_=sa.BigInteger))
+            .order_by(pe.c.id))
+
+
+@functools.cache
+def delete_executions() -> Any:
+    """Delete a process's execution rows with ids from :b_lo to :b_hi."""
+    return sa.delete(pe).where(
+        pe.c.process_instance_id == sa.bindparam("b_pid", type_=sa.BigInteger),
+        pe.c.id.between(sa.bindparam("b_lo", type_=sa.BigInteger),
+                        sa.bindparam("b_hi", type_=sa.BigInteger)))
+
+
+@functools.cache
 def select_resource(table: sa.Table) -> Any:
     return sa.select(table).where(table.c.id == sa.bindparam("b_id", type_=sa.BigInteger))
 

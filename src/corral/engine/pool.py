@@ -30,6 +30,7 @@ from corral.engine import hotsql
 from corral.engine.attempt import Attempt, HandlerResult
 from corral.engine.backoff import RetryPolicy
 from corral.engine.definitions import REGISTRY, ProcessDefinition, timeout_setting_name
+from corral.engine.hosts import HostCache
 from corral.engine.log import ExecutionLog
 from corral.engine.statemachine import (
     DELEGATE,
@@ -45,6 +46,7 @@ from corral.engine.statemachine import (
     is_final,
 )
 from corral.engine.submit import now_ms, submit
+from corral.engine.writer import Batch, GroupWriter
 from corral.errors import ErrorReply, ProcessDelay
 from corral.store import tables
 
@@ -83,9 +85,11 @@ class _Started(NamedTuple):
 
 
 class ProcessPool:
-    def __init__(self, services: Any, *, server_id: str, concurrency: int = 64) -> None:
+    def __init__(self, services: Any, *, server_id: str, concurrency: int = 256) -> None:
         self.services = services
         self.store = services.store
+        self.writer = GroupWriter(self.store)
+        self.hosts = HostCache(self.store)
         self.server_id = server_id
         self.concurrency = concurrency
         self.running: dict[int, asyncio.Task[None]] = {}
@@ -93,7 +97,6 @@ class ProcessPool:
         self._beat = asyncio.Event()  # a timing setting changed: recompute the heartbeat
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
-        self.attempts_run = 0
 
     # ------------------------------------------------------------------ life cycle
 
@@ -101,6 +104,7 @@ class ProcessPool:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._loop()), loop.create_task(self._heartbeat())]
         self.services.settings.on_change(self._setting_changed)
+        self.services.change_listeners.append(self.hosts.on_change)
 
     def _setting_changed(self, name: str, _value: str) -> None:
         # The loop and the heartbeat sleep for intervals computed from these settings;
@@ -117,6 +121,7 @@ class ProcessPool:
         for t in list(self.running.values()):
             t.cancel()
         await asyncio.gather(*self._tasks, *self.running.values(), return_exceptions=True)
+        await self.writer.close()
         # Let another server (or our next start) take the unfinished ones over at once.
         if self.running:
             with contextlib.suppress(Exception):
@@ -225,8 +230,7 @@ class ProcessPool:
         ``started``: this attempt, when it was started so (its start is then not repeated).
         """
         if started is None:
-            async with self.store.tx() as conn:
-                started = await self._start(conn, process)
+            started = await self.writer.run(lambda b: self._start(b, process))
             if started is None:
                 return None
             await self._started(started)
@@ -248,8 +252,8 @@ class ProcessPool:
         if s.decision.state_to_write is not None:
             await self.services.changed(s.rtype, s.resource)
 
-    async def _start(self, conn: Any, process: Any, hint: Any = None) -> _Started | None:
-        """Start an attempt of ``process`` in ``conn``: the resource goes transitioning and the
+    async def _start(self, conn: Batch, process: Any, hint: Any = None) -> _Started | None:
+        """Start an attempt of ``process`` in ``conn`` (an op of the writer): the resource goes transitioning and the
         process row STARTED. None when the process ended there (no handler to run).
 
         ``hint``: the resource row as it is believed to be (the row a chaining process just
@@ -260,7 +264,6 @@ class ProcessPool:
         rtype = self.services.registry.get(definition.resource_type)
         table = rtype.table
         attempt_no = int(process["execution_count"]) + 1
-        self.attempts_run += 1
 
         def fresh() -> tuple[ExecutionLog, dict[str, Any]]:
             elog = ExecutionLog(process_name=definition.name,
@@ -296,7 +299,7 @@ class ProcessPool:
                 else Result.CANCELED
             await self._finish(conn, process, attempt_no, reason, result, elog)
             return None
-        await conn.execute(hotsql.update_process(), {
+        conn.later(hotsql.update_process(), {
             "b_id": process["id"], "execution_count": attempt_no,
             "phase": Phase.STARTED.value, "data": data})
         return _Started(process, definition, rtype, attempt_no, decision, resource, elog, data)
@@ -326,20 +329,23 @@ class ProcessPool:
             chain = a.data["chain"]
         completion = decide_success(definition, transitioning_state, chain=chain)
         now = time.time()
-        async with self.store.tx() as conn:
-            values = await a.field_values(conn, outcome.fields)
-            values.update(transitioning="yes" if completion.chain else "no",
-                          transitioning_message=None, transitioning_progress=None)
-            if completion.state_to_write is not None:
-                values["state"] = completion.state_to_write
-                a.log.transition(transitioning_state, completion.state_to_write, time=now)
-                if completion.state_to_write == "removed":
-                    values["removed"] = now_ms()
+        base = {"transitioning": "yes" if completion.chain else "no",
+                "transitioning_message": None, "transitioning_progress": None}
+        if completion.state_to_write is not None:
+            base["state"] = completion.state_to_write
+            a.log.transition(transitioning_state, completion.state_to_write, time=now)
+            if completion.state_to_write == "removed":
+                base["removed"] = now_ms()
+        if completion.chain:
+            a.log.note(f"chains to {completion.chain}", time=now)
+        a.log.end_attempt(exit_reason=completion.exit_reason, time=now)
+
+        async def op(conn: Batch) -> tuple[Any, _Started | None]:
+            values = {**await a.field_values(conn, outcome.fields), **base}
             row = (await conn.execute(hotsql.update_resource(table),
                                       {"b_id": process["resource_id"], **values})).one()
             chained = None
             if completion.chain:
-                a.log.note(f"chains to {completion.chain}", time=now)
                 chained_id = await submit(
                     conn, completion.chain, resource_type=definition.resource_type,
                     resource_id=process["resource_id"], account_id=process["account_id"],
@@ -349,15 +355,17 @@ class ProcessPool:
                 if claimed is not None:  # started here too: one transaction less
                     chained = await self._start(conn, claimed, row)
             await self._after_done(conn, a)
-            a.log.end_attempt(exit_reason=completion.exit_reason, time=now)
             await self._finish(conn, process, attempt_no, completion.exit_reason,
                                Result.SUCCESS, a.log)
+            return row, chained
+
+        row, chained = await self.writer.run(op)
         await self.services.changed(a.rtype, row)
         if chained is not None:
             await self._started(chained)
         return chained
 
-    async def _claim_chained(self, conn: Any, chained_id: int, process: Any) -> Any:
+    async def _claim_chained(self, conn: Batch, chained_id: int, process: Any) -> Any:
         """Claim the process a chain just wrote, unless other work on the resource waits."""
         if self._stopping:
             return None
@@ -368,7 +376,7 @@ class ProcessPool:
             "b_now": now_ms()})
         return result.mappings().first()
 
-    async def _after_done(self, conn: Any, a: Attempt) -> None:
+    async def _after_done(self, conn: Batch, a: Attempt) -> None:
         """Follow-ups in the finishing transaction: the purge after a remove."""
         d = a.definition
         if d.name.endswith(".remove") and REGISTRY.find(f"{d.resource_type.lower()}.purge"):
@@ -386,11 +394,14 @@ class ProcessPool:
         if is_final(reason):  # a handler found the process has nothing left to do
             a.log.note(message, time=now)
             a.log.end_attempt(exit_reason=reason, time=now)
-            async with self.store.tx() as conn:
+
+            async def final(conn: Batch) -> Any:
                 row = (await conn.execute(hotsql.update_resource(table), {
                     "b_id": process["resource_id"], "transitioning": "no"})).one()
                 await self._finish(conn, process, attempt_no, reason, Result.CANCELED, a.log)
-            await self.services.changed(a.rtype, row)
+                return row
+
+            await self.services.changed(a.rtype, await self.writer.run(final))
             return
         timeout = self._overall_timeout(definition)
         policy = RetryPolicy.from_settings(
@@ -405,26 +416,29 @@ class ProcessPool:
                         attempt_no, exc)
         a.log.set_exception(exc)
         a.log.end_attempt(exit_reason=reason, time=now)
-        async with self.store.tx() as conn:
-            if isinstance(decision, Failure):
-                values: dict[str, Any] = {"transitioning": "error",
-                                          "transitioning_message": message[:1024]}
-                if decision.state_to_write is not None:
-                    values["state"] = decision.state_to_write
+        # what the resource shows: the failure, or an agent's error reply while it is retried
+        values: dict[str, Any] | None = None
+        if isinstance(decision, Failure) or isinstance(exc, ErrorReply):
+            values = {"transitioning": "error", "transitioning_message": message[:1024]}
+            if isinstance(decision, Failure) and decision.state_to_write is not None:
+                values["state"] = decision.state_to_write
+
+        async def op(conn: Batch) -> Any:
+            row = None
+            if values is not None:
                 row = (await conn.execute(hotsql.update_resource(table),
                                           {"b_id": process["resource_id"], **values})).one()
+            if isinstance(decision, Failure):
                 await self._finish(conn, process, attempt_no, reason, Result.FAILURE, a.log)
             else:
-                row = None
-                if isinstance(exc, ErrorReply):
-                    row = (await conn.execute(hotsql.update_resource(table), {
-                        "b_id": process["resource_id"], "transitioning": "error",
-                        "transitioning_message": message[:1024]})).one()
-                await conn.execute(hotsql.update_process(), {
+                conn.later(hotsql.update_process(), {
                     "b_id": process["id"], "exit_reason": reason.value,
                     "run_after": int(decision.run_after * 1000),
                     "running_process_server_id": None, "running_at": None})
                 await self._record(conn, process["id"], attempt_no, a.log)
+            return row
+
+        row = await self.writer.run(op)
         if row is not None:
             await self.services.changed(a.rtype, row)
 
@@ -434,26 +448,28 @@ class ProcessPool:
         except (KeyError, ValueError):
             return definition.default_timeout
 
-    async def _finish(self, conn: Any, process: Any, attempt_no: int, reason: ExitReason,
+    async def _finish(self, conn: Batch, process: Any, attempt_no: int, reason: ExitReason,
                       result: Result, elog: ExecutionLog) -> None:
-        await conn.execute(hotsql.update_process(), {
+        conn.later(hotsql.update_process(), {
             "b_id": process["id"], "end_time": now_ms(), "exit_reason": reason.value,
             "result": result.value, "phase": Phase.DONE.value,
             "running_process_server_id": None,
             "execution_count": max(attempt_no, int(process["execution_count"]))})
         await self._record(conn, process["id"], attempt_no, elog)
 
-    async def _record(self, conn: Any, process_id: int, attempt_no: int,
+    async def _record(self, conn: Batch, process_id: int, attempt_no: int,
                       elog: ExecutionLog) -> None:
-        await conn.execute(hotsql.insert_execution(), {
-            "process_instance_id": process_id, "created": now_ms(), "log": elog.to_json()})
-        if attempt_no > KEEP_FIRST_EXECUTIONS + KEEP_LAST_EXECUTIONS:
-            ids = [r.id for r in await conn.execute(
-                sa.select(pe.c.id).where(pe.c.process_instance_id == process_id)
-                .order_by(pe.c.id))]
-            drop = ids[KEEP_FIRST_EXECUTIONS:-KEEP_LAST_EXECUTIONS]
-            if drop:
-                await conn.execute(sa.delete(pe).where(pe.c.id.in_(drop)))
+        row = {"process_instance_id": process_id, "created": now_ms(), "log": elog.to_json()}
+        if attempt_no <= KEEP_FIRST_EXECUTIONS + KEEP_LAST_EXECUTIONS:
+            conn.later(hotsql.insert_execution(), row)
+            return
+        # a long-retried process: keep the first attempts and the most recent ones
+        await conn.execute(hotsql.insert_execution(), row)
+        ids = [r.id for r in await conn.execute(hotsql.execution_ids(), {"b_pid": process_id})]
+        drop = ids[KEEP_FIRST_EXECUTIONS:-KEEP_LAST_EXECUTIONS]
+        if drop:  # ids in order: the ones to drop lie between two bounds
+            await conn.execute(hotsql.delete_executions(), {
+                "b_pid": process_id, "b_lo": drop[0], "b_hi": drop[-1]})
 
 
 __all__ = ["DELEGATE", "ProcessPool"]

@@ -56,7 +56,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class Store:
     """The database: ``async with store.tx() as conn`` for work in one transaction."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, schema: str | None = None) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, schema: str | None = None) -> None:
         """``schema``: on PostgreSQL, the schema (search_path) to keep corral's tables in."""
         url = normalize_url(url)
         self.url = url
