@@ -567,14 +567,14 @@ async def bench_backend(backend: str, args: argparse.Namespace) -> Result:
 
 def print_table(results: list[Result]) -> None:
     head = (f"{'backend':<11}{'instances':>10}{'agents':>7}{'creates/s':>11}"
-            f"{'starts/s':>10}{'e2e s':>8}{'CPU ms/inst':>12}{'CPU ms/proc':>12}"
+            f"{'starts/s':>10}{'procs/s':>9}{'e2e s':>8}{'CPU ms/inst':>12}{'CPU ms/proc':>12}"
             f"{'CPU util':>9}{'tx/inst':>9}{'DB CPU ms/inst':>15}{'load':>11}{'errors':>7}")
     print(head)
     print("-" * len(head))
     for r in results:
         tx = r.db.get("xact_commit_per_instance")
         print(f"{r.backend:<11}{r.instances:>10}{r.agents:>7}{r.creates_per_s:>11.1f}"
-              f"{r.starts_per_s:>10.1f}{r.e2e_s:>8.1f}{r.server_cpu_ms_per_instance:>12.2f}"
+              f"{r.starts_per_s:>10.1f}{r.process_rows_per_s:>9.1f}{r.e2e_s:>8.1f}{r.server_cpu_ms_per_instance:>12.2f}"
               f"{r.server_cpu_ms_per_process:>12.2f}{r.server_cpu_utilisation:>9.2f}"
               f"{(f'{tx:.1f}' if tx is not None else '-'):>9}"
               f"{(f'{r.db_cpu_ms_per_instance:.2f}' if r.db_cpu_ms_per_instance is not None else '-'):>15}"
@@ -587,7 +587,8 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
         print(f"== {backend}: {args.instances} instances, {args.agents} agent(s), "
               f"{args.concurrency} clients", flush=True)
         r = await bench_backend(backend, args)
-        print(f"  creates {r.creates_per_s}/s, starts {r.starts_per_s}/s end to end, "
+        print(f"  creates {r.creates_per_s}/s, starts {r.starts_per_s}/s end to end "
+              f"({r.process_rows_per_s} process rows/s), "
               f"server CPU {r.server_cpu_ms_per_instance} ms/instance "
               f"({r.server_cpu_utilisation:.0%} of a core)", flush=True)
         results.append(r)

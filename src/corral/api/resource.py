@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 import uuid as uuidlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +24,8 @@ from corral.api.query import CollectionQuery, where_clauses
 from corral.errors import ApiError, Forbidden, NotFound, ProtocolError, ValidationError
 from corral.protocol.ids import format_id, parse_id
 from corral.store.db import now_millis
+
+T = TypeVar("T")
 
 # Keys a client may send back unchanged on create/update; they are ignored.
 META_KEYS = frozenset({"type", "id", "links", "actions", "baseType"})
@@ -280,8 +283,10 @@ class TableType(ResourceType):
         if "POST" not in self.collection_methods:
             raise ApiError(f"{self.plural} cannot be created", status=405,
                            code="MethodNotAllowed")
-        values = check_input(self, body, creating=True)
-        async with ctx.services.store.tx() as conn:
+        checked = check_input(self, body, creating=True)
+
+        async def insert(conn: Any) -> tuple[Any, dict[str, Any]]:
+            values = dict(checked)  # resolved in place: a re-run starts from the input again
             await self.resolve_references(ctx, conn, values)
             columns, extra = self.split_values(values)
             row: dict[str, Any] = {
@@ -296,12 +301,20 @@ class TableType(ResourceType):
             if self.scoped and row.get("account_id") is None:  # absent or null: the default
                 row["account_id"] = self.owner_for_create(ctx)
             await self.before_insert(ctx, conn, row, values)
-            result = await conn.execute(_insert_returning(self.table), row)
-            inserted = result.one()
+            inserted = (await conn.execute(_insert_returning(self.table), row)).one()
             out = self.render(ctx, inserted)
             await self.after_insert(ctx, conn, inserted, out)
+            return inserted, out
+
+        inserted, out = await self.write(ctx, insert)
         await ctx.services.changed(self, inserted)
         return out
+
+    async def write(self, ctx: Context, op: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``op`` (a function of a connection) in a transaction; a type may share it
+        with others (``ProcessType``: the process pool's group commit)."""
+        async with ctx.services.store.tx() as conn:
+            return await op(conn)
 
     async def update(self, ctx: Context, wire_id: str, body: dict[str, Any]) -> dict[str, Any]:
         values = check_input(self, body, creating=False)

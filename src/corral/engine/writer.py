@@ -123,15 +123,16 @@ class Batch:
 class _Compiled:
     """One statement compiled for asyncpg for one parameter key set."""
 
-    __slots__ = ("by_id", "order", "processors", "sql", "stmt")
+    __slots__ = ("by_id", "compiled", "order", "processors", "sql", "stmt")
 
     def __init__(self, stmt: Any, keys: frozenset[str], dialect: Any) -> None:
         self.stmt = stmt
         compiled = stmt.compile(dialect=dialect,
                                 column_keys=sorted(k for k in keys if not k.startswith("b_")))
+        if "POSTCOMPILE" in compiled.string:  # IN (…) of values held by the statement
+            compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        self.compiled = compiled
         self.sql = compiled.string
-        if "POSTCOMPILE" in self.sql:
-            raise TypeError("a pipelined batch runs statements without expanding parameters")
         self.order = tuple(compiled.positiontup or ())
         self.processors = dict(compiled._bind_processors)
         returned = [c.key for c in getattr(stmt, "exported_columns", ())]
@@ -143,9 +144,10 @@ class _Compiled:
             self.by_id = None
 
     def args(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        values = self.compiled.construct_params(params)  # with the values the statement holds
         out = []
         for name in self.order:
-            value = params.get(name)
+            value = values.get(name)
             proc = self.processors.get(name)
             out.append(value if proc is None or value is None else proc(value))
         return tuple(out)
@@ -175,39 +177,50 @@ class PipelinedBatch(Batch):
         self.apg = apg
         self.dialect = dialect
         self._waiting: list[tuple[Any, dict[str, Any], asyncio.Future[Rows]]] = []
+        self._arrived: asyncio.Future[None] | None = None
 
     async def execute(self, stmt: Any, params: Any = None) -> Any:
         fut: asyncio.Future[Rows] = asyncio.get_running_loop().create_future()
         self._waiting.append((stmt, params or {}, fut))
+        if self._arrived is not None and not self._arrived.done():
+            self._arrived.set_result(None)
         return await fut
 
     async def run(self, ops: list[Op]) -> list[Any]:
         tasks = [asyncio.ensure_future(op(self)) for op in ops]
         try:
             while True:
-                await self._until_all_wait(tasks)
+                await self._settle(tasks)
                 failed = next((t for t in tasks if t.done() and t.exception()), None)
                 if failed is not None:
                     raise failed.exception()  # type: ignore[misc]
-                if not self._waiting:
+                if self._waiting:
+                    waiting, self._waiting = self._waiting, []
+                    await self._send(waiting)
+                    continue
+                live = [t for t in tasks if not t.done()]
+                if not live:
                     break
-                waiting, self._waiting = self._waiting, []
-                await self._send(waiting)
+                # every live op awaits something else (a thread, a lock): wait for one of
+                # them to send a statement or to end
+                self._arrived = asyncio.get_running_loop().create_future()
+                await asyncio.wait([*live, self._arrived], return_when=asyncio.FIRST_COMPLETED)
             await self.flush()
         finally:
             for t in tasks:
                 t.cancel()
         return [t.result() for t in tasks]
 
-    async def _until_all_wait(self, tasks: list[asyncio.Task[Any]]) -> None:
-        """Let the ops run until each has finished or waits for a statement (an op awaits
-        nothing else; one loop turn is normally enough)."""
-        for _turn in range(10_000):
+    async def _settle(self, tasks: list[asyncio.Task[Any]]) -> None:
+        """Let the ops run until each has ended or waits, and no new statement came in the
+        last loop turn (an op that waits for a statement is woken within one turn)."""
+        seen = -1
+        while len(self._waiting) != seen:
+            seen = len(self._waiting)
             await asyncio.sleep(0)
             live = sum(1 for t in tasks if not t.done())
-            if live == len(self._waiting) or any(t.done() and t.exception() for t in tasks):
+            if live == len(self._waiting):
                 return
-        raise RuntimeError("an op of a pipelined batch waits for something else than a statement")
 
     async def _send(self, waiting: list[tuple[Any, dict[str, Any], asyncio.Future[Rows]]]) -> None:
         groups: dict[tuple[int, frozenset[str]], list[tuple[Any, dict[str, Any], Any]]] = {}

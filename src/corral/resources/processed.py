@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from corral.api.context import Context
-from corral.api.resource import Action, TableType
+from corral.api.resource import Action, T, TableType
 from corral.engine import definitions
 from corral.engine.submit import submit
 from corral.errors import ApiError
@@ -74,6 +75,14 @@ class ProcessType(TableType):
         out = await super().create(ctx, body)
         ctx.services.wake_engine()
         return out
+
+    async def write(self, ctx: Context, op: Callable[[Any], Awaitable[T]]) -> T:
+        """A create shares the pool's group commit: creates that arrive together, and the
+        attempts' writes, are one transaction."""
+        engine = ctx.services.engine
+        if engine is None:
+            return await super().write(ctx, op)
+        return await engine.writer.run(op)
 
     async def _run_process(self, ctx: Context, wire_id: str, process_name: str,
                            data: dict[str, Any] | None = None) -> dict[str, Any]:
