@@ -26,34 +26,36 @@ def _lock_free(stale: Any) -> Any:
 
 
 @functools.cache
-def claim_candidates(for_update: bool) -> Any:
-    """Ids of claimable processes (params: b_now, b_stale, b_limit)."""
+def claim(for_update: bool) -> Any:
+    """Claim the ready processes, oldest first by priority: one UPDATE of the rows a
+    sub-select picks, returning them (params: b_now, b_stale, b_limit, b_server).
+
+    On PostgreSQL the sub-select locks its rows ``FOR UPDATE SKIP LOCKED``, so servers
+    claiming at once each get other rows."""
     stale = sa.bindparam("b_stale", type_=sa.BigInteger)
+    now = sa.bindparam("b_now", type_=sa.BigInteger)
+    cand = pi.alias("cand")
     other = pi.alias("other")
     # The resource lock: a process is claimable only if no older process of its resource
     # is unfinished and no other process of its resource is running on a live server.
     blocked = sa.exists().where(
-        other.c.resource_type == pi.c.resource_type, other.c.resource_id == pi.c.resource_id,
-        other.c.end_time.is_(None), other.c.id != pi.c.id,
-        sa.or_(other.c.id < pi.c.id, other.c.running_at >= stale))
-    stmt = (
-        sa.select(pi.c.id)
-        .where(pi.c.end_time.is_(None), pi.c.run_after <= sa.bindparam("b_now", type_=sa.BigInteger),
-               _lock_free(stale), ~blocked)
-        .order_by(pi.c.priority.desc(), pi.c.id)
+        other.c.resource_type == cand.c.resource_type, other.c.resource_id == cand.c.resource_id,
+        other.c.end_time.is_(None), other.c.id != cand.c.id,
+        sa.or_(other.c.id < cand.c.id, other.c.running_at >= stale))
+    ready = (
+        sa.select(cand.c.id)
+        .where(cand.c.end_time.is_(None), cand.c.run_after <= now,
+               sa.or_(cand.c.running_process_server_id.is_(None), cand.c.running_at < stale),
+               ~blocked)
+        .order_by(cand.c.priority.desc(), cand.c.id)
         .limit(sa.bindparam("b_limit", type_=sa.Integer))
     )
-    return stmt.with_for_update(of=pi, skip_locked=True) if for_update else stmt
-
-
-@functools.cache
-def claim_update() -> Any:
-    """Claim the ids read (params: b_ids, b_stale, b_server, b_now)."""
+    if for_update:
+        ready = ready.with_for_update(of=cand, skip_locked=True)
     return (sa.update(pi)
-            .where(pi.c.id.in_(sa.bindparam("b_ids", expanding=True)), pi.c.end_time.is_(None),
-                   _lock_free(sa.bindparam("b_stale", type_=sa.BigInteger)))
+            .where(pi.c.id.in_(ready.scalar_subquery()), pi.c.end_time.is_(None), _lock_free(stale))
             .values(running_process_server_id=sa.bindparam("b_server", type_=sa.String),
-                    running_at=sa.bindparam("b_now", type_=sa.BigInteger))
+                    running_at=now)
             .returning(*pi.c))
 
 

@@ -166,17 +166,16 @@ class ProcessPool:
         next waiting one may run (read in the same transaction)."""
         now = now_ms()
         stale = now - self.services.settings.get_int("process.running_delay.millis")
-        candidates = hotsql.claim_candidates(not self.store.is_sqlite)
-        async with self.store.tx() as conn:
-            ids = [r.id for r in await conn.execute(
-                candidates, {"b_now": now, "b_stale": stale, "b_limit": limit})
-                if r.id not in self.running]
-            rows: list[Any] = []
-            if ids:
-                result = await conn.execute(hotsql.claim_update(), {
-                    "b_ids": ids, "b_stale": stale, "b_server": self.server_id, "b_now": now})
-                rows = list(result.mappings())
+
+        async def op(conn: Batch) -> tuple[list[Any], float | None]:
+            rows = list((await conn.execute(hotsql.claim(not self.store.is_sqlite), {
+                "b_now": now, "b_stale": stale, "b_limit": limit,
+                "b_server": self.server_id})).mappings())
             return rows, (await hotsql.seconds_until_next(conn) if len(rows) < limit else None)
+
+        rows, until_next = await self.writer.run(op)
+        # one of ours whose running_at went stale (a stalled loop) is not run twice
+        return [r for r in rows if r["id"] not in self.running], until_next
 
     def _spawn(self, row: Any) -> None:
         task = asyncio.get_running_loop().create_task(self._run(row))

@@ -40,7 +40,7 @@ T = TypeVar("T")
 
 # Ops per transaction at most, and transactions under way at once (each on a connection).
 MAX_BATCH = 64
-LANES = 4
+LANES = 8
 
 
 class Rows:
@@ -66,9 +66,14 @@ class Rows:
     def scalar_one(self) -> Any:
         return next(iter(self.one().values()))
 
-    def scalar_one_or_none(self) -> Any:
+    def scalar(self) -> Any:
         row = self.first()
         return None if row is None else next(iter(row.values()))
+
+    def scalar_one_or_none(self) -> Any:
+        if len(self._rows) > 1:
+            raise LookupError(f"expected at most one row, got {len(self._rows)}")
+        return self.scalar()
 
     def mappings(self) -> Rows:
         return self
