@@ -2,14 +2,16 @@
 
 Every instance start needs its host (the agent to send to, the host part of the event)
 and every placement needs the project's active hosts. Hosts change seldom, so the pool
-keeps what it read for ``TTL`` seconds: changes made on this server (any host change
+keeps what it read for ``TTL`` seconds (attempts that miss together share one read): changes made on this server (any host change
 goes through ``services.changed``) drop the cache at once; a change made by another
 server shows here after at most ``TTL``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from corral.engine import hotsql
@@ -22,34 +24,52 @@ class HostCache:
     def __init__(self, store: Any, *, ttl: float = TTL) -> None:
         self.store = store
         self.ttl = ttl
-        self._hosts: dict[int, tuple[Any, float]] = {}
-        self._active: dict[int, tuple[list[int], float]] = {}
+        self._kept: dict[tuple[str, int], tuple[Any, float]] = {}
+        # reads under way: the attempts that miss together share one read
+        self._reading: dict[tuple[str, int], asyncio.Future[Any]] = {}
+        self._generation = 0
 
     async def host(self, host_id: int) -> Any:
         """The host's row, or None when there is no such host."""
-        now = time.monotonic()
-        hit = self._hosts.get(host_id)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        rows = await hotsql.read(self.store, hotsql.select_host, {"b_id": host_id})
-        row = rows[0] if rows else None
-        self._hosts[host_id] = (row, now + self.ttl)
-        return row
+        return await self._get(("host", host_id), self._read_host)
 
     async def active_ids(self, account_id: int) -> list[int]:
         """The ids of the project's active hosts that an agent owns, in id order."""
-        now = time.monotonic()
-        hit = self._active.get(account_id)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        ids = [int(r.id) for r in await hotsql.read(self.store, hotsql.active_hosts,
-                                                     {"b_account": account_id})]
-        self._active[account_id] = (ids, now + self.ttl)
+        ids: list[int] = await self._get(("active", account_id), self._read_active)
         return ids
 
+    async def _read_host(self, host_id: int) -> Any:
+        rows = await hotsql.read(self.store, hotsql.select_host, {"b_id": host_id})
+        return rows[0] if rows else None
+
+    async def _read_active(self, account_id: int) -> list[int]:
+        return [int(r.id) for r in await hotsql.read(self.store, hotsql.active_hosts,
+                                                      {"b_account": account_id})]
+
+    async def _get(self, key: tuple[str, int], read: Callable[[int], Awaitable[Any]]) -> Any:
+        hit = self._kept.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(read(key[1]))
+            self._reading[key] = reading
+            generation = self._generation
+
+            def keep(f: asyncio.Future[Any], key: tuple[str, int] = key) -> None:
+                if self._reading.get(key) is f:
+                    del self._reading[key]
+                # a change while it was read: the value may be older than the change
+                if not f.cancelled() and f.exception() is None and generation == self._generation:
+                    self._kept[key] = (f.result(), time.monotonic() + self.ttl)
+
+            reading.add_done_callback(keep)
+        return await asyncio.shield(reading)
+
     def forget(self) -> None:
-        self._hosts.clear()
-        self._active.clear()
+        self._kept.clear()
+        self._reading.clear()
+        self._generation += 1
 
     async def on_change(self, rtype: Any, _row: Any) -> None:
         """A change listener: a host or agent changed on this server."""
