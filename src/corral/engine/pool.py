@@ -46,9 +46,9 @@ from corral.engine.statemachine import (
     is_final,
 )
 from corral.engine.submit import now_ms, submit
-from corral.engine.writer import Batch, GroupWriter
 from corral.errors import ErrorReply, ProcessDelay
 from corral.store import tables
+from corral.store.group import Batch
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,6 @@ class ProcessPool:
     def __init__(self, services: Any, *, server_id: str, concurrency: int = 256) -> None:
         self.services = services
         self.store = services.store
-        self.writer = GroupWriter(self.store)
         self.hosts = HostCache(self.store)
         self.server_id = server_id
         self.concurrency = concurrency
@@ -121,7 +120,6 @@ class ProcessPool:
         for t in list(self.running.values()):
             t.cancel()
         await asyncio.gather(*self._tasks, *self.running.values(), return_exceptions=True)
-        await self.writer.close()
         # Let another server (or our next start) take the unfinished ones over at once.
         if self.running:
             with contextlib.suppress(Exception):
@@ -173,7 +171,7 @@ class ProcessPool:
                 "b_server": self.server_id})).mappings())
             return rows, (await hotsql.seconds_until_next(conn) if len(rows) < limit else None)
 
-        rows, until_next = await self.writer.run(op)
+        rows, until_next = await self.store.group(op)
         # one of ours whose running_at went stale (a stalled loop) is not run twice
         return [r for r in rows if r["id"] not in self.running], until_next
 
@@ -229,7 +227,7 @@ class ProcessPool:
         ``started``: this attempt, when it was started so (its start is then not repeated).
         """
         if started is None:
-            started = await self.writer.run(lambda b: self._start(b, process))
+            started = await self.store.group(lambda b: self._start(b, process))
             if started is None:
                 return None
             await self._started(started)
@@ -252,7 +250,7 @@ class ProcessPool:
             await self.services.changed(s.rtype, s.resource)
 
     async def _start(self, conn: Batch, process: Any, hint: Any = None) -> _Started | None:
-        """Start an attempt of ``process`` in ``conn`` (an op of the writer): the resource goes transitioning and the
+        """Start an attempt of ``process`` in ``conn`` (an op of a group commit): the resource goes transitioning and the
         process row STARTED. None when the process ended there (no handler to run).
 
         ``hint``: the resource row as it is believed to be (the row a chaining process just
@@ -358,7 +356,7 @@ class ProcessPool:
                                Result.SUCCESS, a.log)
             return row, chained
 
-        row, chained = await self.writer.run(op)
+        row, chained = await self.store.group(op)
         await self.services.changed(a.rtype, row)
         if chained is not None:
             await self._started(chained)
@@ -400,7 +398,7 @@ class ProcessPool:
                 await self._finish(conn, process, attempt_no, reason, Result.CANCELED, a.log)
                 return row
 
-            await self.services.changed(a.rtype, await self.writer.run(final))
+            await self.services.changed(a.rtype, await self.store.group(final))
             return
         timeout = self._overall_timeout(definition)
         policy = RetryPolicy.from_settings(
@@ -437,7 +435,7 @@ class ProcessPool:
                 await self._record(conn, process["id"], attempt_no, a.log)
             return row
 
-        row = await self.writer.run(op)
+        row = await self.store.group(op)
         if row is not None:
             await self.services.changed(a.rtype, row)
 

@@ -77,12 +77,9 @@ class ProcessType(TableType):
         return out
 
     async def write(self, ctx: Context, op: Callable[[Any], Awaitable[T]]) -> T:
-        """A create shares the pool's group commit: creates that arrive together, and the
-        attempts' writes, are one transaction."""
-        engine = ctx.services.engine
-        if engine is None:
-            return await super().write(ctx, op)
-        return await engine.writer.run(op)
+        """A create is a group commit: creates that arrive together, and the process
+        pool's writes, are one transaction."""
+        return await ctx.services.store.group(op)
 
     async def _run_process(self, ctx: Context, wire_id: str, process_name: str,
                            data: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from corral.errors import StoreError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def normalize_url(url: str | None, *, data_dir: Path | None = None) -> str:
@@ -69,6 +71,7 @@ class Store:
             engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size,
                                          connect_args=connect_args)
         self.engine: AsyncEngine = engine
+        self._group: Any = None  # the GroupWriter, made on first use
 
     @property
     def is_sqlite(self) -> bool:
@@ -85,6 +88,16 @@ class Store:
         async with self.engine.begin() as conn:
             yield conn
 
+    async def group(self, op: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``op`` (an async function of a connection) in a transaction shared with the
+        ops that arrive meanwhile (group commit, ``store/group.py``); returns its result
+        once that transaction is committed."""
+        if self._group is None:
+            from corral.store.group import GroupWriter
+
+            self._group = GroupWriter(self)
+        return await self._group.run(op)
+
     async def fetch_all(self, stmt: Any) -> list[sa.Row]:
         async with self.engine.connect() as conn:
             return list((await conn.execute(stmt)).fetchall())
@@ -94,4 +107,6 @@ class Store:
             return (await conn.execute(stmt)).first()
 
     async def close(self) -> None:
+        if self._group is not None:
+            await self._group.close()
         await self.engine.dispose()

@@ -9,6 +9,7 @@ always ``max(seq)``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -18,6 +19,9 @@ from corral.store import tables
 from corral.store.db import Store, now_millis
 
 _t = tables.event
+
+
+_insert_returning_seq = sa.insert(_t).returning(_t.c.seq, sort_by_parameter_order=True)
 
 
 class StoreEventLog(EventLog):
@@ -32,10 +36,11 @@ class StoreEventLog(EventLog):
             return []
         created = now_millis()
         rows = [{"name": e.name, "created": created, "body": to_wire(e)} for e in events]
-        async with self.store.tx() as conn:
-            result = await conn.execute(
-                sa.insert(_t).returning(_t.c.seq, sort_by_parameter_order=True), rows)
-            seqs = [int(r.seq) for r in result]
+
+        async def insert(conn: Any) -> list[int]:
+            return [int(r.seq) for r in await conn.insert_many(_insert_returning_seq, rows)]
+
+        seqs = await self.store.group(insert)  # shared with the writes that arrive meanwhile
         for event, seq in zip(events, seqs, strict=True):
             event.seq = seq
         return seqs

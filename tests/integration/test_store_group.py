@@ -1,4 +1,4 @@
-"""The pool's group commit (engine/writer.py) on SQLite and PostgreSQL: ops that arrive
+"""Group commit (store/group.py) on SQLite and PostgreSQL: ops that arrive
 together share one transaction, each caller gets its own op's result, deferred writes
 land, and one failing op fails only its own caller with nothing of it written."""
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from corral.engine import hotsql
 from corral.engine.submit import submit
-from corral.engine.writer import Batch, GroupWriter
+from corral.store.group import Batch, GroupWriter
 from corral.store import Store, tables
 
 inst = tables.instance

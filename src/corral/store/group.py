@@ -1,12 +1,13 @@
-"""Group commit for the process pool's writes.
+"""Group commit: ``store.group(op)``, the transaction of the hot paths.
 
-Every attempt writes twice (its start, its end). With a transaction each, the pool
-spends its time in BEGIN/COMMIT and in per-statement overhead, and on a busy event loop
-every statement also waits a whole loop turn for its answer. The writer runs the writes
-that arrive together in *one* transaction instead: ``await writer.run(op)`` queues
-``op`` (an ``async`` function of a batch); a lane task takes every queued op, runs them
-in one transaction, commits once, and then each caller gets its op's result. A caller
-goes on only after its op is committed, as with a transaction of its own.
+Every process attempt writes twice (its start, its end), every create of a processed
+resource once, every batch of ``resource.change`` events once. With a transaction each,
+the server spends its time in BEGIN/COMMIT and in per-statement overhead, and on a busy
+event loop every statement also waits a whole loop turn for its answer. The writer runs
+the writes that arrive together in *one* transaction instead: ``await writer.run(op)``
+queues ``op`` (an ``async`` function of a batch); a lane task takes every queued op,
+runs them in one transaction, commits once, and then each caller gets its op's result.
+A caller goes on only after its op is committed, as with a transaction of its own.
 
 An op's batch offers ``execute(stmt, params)`` (the result of one statement) and
 ``later(stmt, params)``: a write whose result nobody reads (a process row's phase or
@@ -14,12 +15,14 @@ end, an execution log row), deferred to the end of the batch, where each stateme
 runs once for all its rows (``executemany``). An op defers only writes that no later
 statement of the same batch reads, and never two writes of the same row.
 
-On PostgreSQL the ops of a batch run *concurrently* on one connection: the statements
-they are waiting for are sent together, one pipelined round trip per statement form
-(asyncpg's ``fetchmany``/``executemany``), so a batch costs as many round trips as its
-longest op has statements, not the sum over its ops. Statements are SQLAlchemy
-constructs compiled once per parameter key set. On SQLite (one connection, one thread)
-the ops run one after the other through SQLAlchemy.
+On PostgreSQL the ops of a batch run *concurrently* on one connection (several batches
+at once, one connection each): the statements they are waiting for are sent together,
+one pipelined round trip per statement form (asyncpg's ``fetchmany``/``executemany``),
+so a batch costs as many round trips as its longest op has statements, not the sum over
+its ops. Statements are SQLAlchemy constructs compiled once per parameter key set; an op
+awaiting something else than a statement (a thread, say) holds its batch's commit, not
+the other ops' statements. On SQLite (one connection, one thread) the ops run one after
+the other through SQLAlchemy.
 
 If any op raises, the transaction is rolled back and each op of the batch is run again
 alone, in its own transaction, so one bad op fails only its own caller. Ops are
@@ -114,6 +117,11 @@ class Batch:
         else:
             group[1].append(params)
 
+    async def insert_many(self, stmt: Any, rows: list[dict[str, Any]]) -> list[Any]:
+        """The RETURNING rows of an INSERT of ``rows``, in their order (``stmt`` returns
+        with ``sort_by_parameter_order=True``)."""
+        return list(await self.conn.execute(stmt, rows))
+
     async def run(self, ops: list[Op]) -> list[Any]:
         results = [await op(self) for op in ops]
         await self.flush()
@@ -190,6 +198,10 @@ class PipelinedBatch(Batch):
         if self._arrived is not None and not self._arrived.done():
             self._arrived.set_result(None)
         return await fut
+
+    async def insert_many(self, stmt: Any, rows: list[dict[str, Any]]) -> list[Any]:
+        results = await asyncio.gather(*(self.execute(stmt, r) for r in rows))
+        return [r.one() for r in results]
 
     async def run(self, ops: list[Op]) -> list[Any]:
         tasks = [asyncio.ensure_future(op(self)) for op in ops]
