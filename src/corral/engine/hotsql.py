@@ -60,20 +60,26 @@ def claim(for_update: bool) -> Any:
 
 
 @functools.cache
-def claim_chained() -> Any:
-    """Claim a chained process unless other work on its resource waits.
+def insert_chained() -> Any:
+    """Insert the process a chain asks for, claimed by this server at once unless other
+    work on its resource waits (then the older request goes first and the chained one is
+    claimed in its turn). Returns the row; it is claimed if ``running_process_server_id``
+    is set.
 
-    Params: b_id (the chained process), b_parent (the process that chains), b_server, b_now.
+    Params: the row's columns, b_rtype / b_rid (its resource again), b_parent (the
+    process that chains), b_server, b_now.
     """
     other = pi.alias("other")
     waiting = sa.exists().where(
-        other.c.resource_type == pi.c.resource_type, other.c.resource_id == pi.c.resource_id,
-        other.c.end_time.is_(None), other.c.id != pi.c.id,
+        other.c.resource_type == sa.bindparam("b_rtype", type_=sa.String),
+        other.c.resource_id == sa.bindparam("b_rid", type_=sa.BigInteger),
+        other.c.end_time.is_(None),
         other.c.id != sa.bindparam("b_parent", type_=sa.BigInteger))
-    return (sa.update(pi)
-            .where(pi.c.id == sa.bindparam("b_id", type_=sa.BigInteger), ~waiting)
-            .values(running_process_server_id=sa.bindparam("b_server", type_=sa.String),
-                    running_at=sa.bindparam("b_now", type_=sa.BigInteger))
+    return (sa.insert(pi)
+            .values(running_process_server_id=sa.case(
+                        (waiting, sa.null()), else_=sa.bindparam("b_server", type_=sa.String)),
+                    running_at=sa.case(
+                        (waiting, sa.null()), else_=sa.bindparam("b_now", type_=sa.BigInteger)))
             .returning(*pi.c))
 
 

@@ -45,7 +45,7 @@ from corral.engine.statemachine import (
     exit_reason_for,
     is_final,
 )
-from corral.engine.submit import now_ms, submit
+from corral.engine.submit import now_ms, process_values, submit
 from corral.errors import ErrorReply, ProcessDelay
 from corral.store import tables
 from corral.store.group import Batch
@@ -343,12 +343,7 @@ class ProcessPool:
                                       {"b_id": process["resource_id"], **values})).one()
             chained = None
             if completion.chain:
-                chained_id = await submit(
-                    conn, completion.chain, resource_type=definition.resource_type,
-                    resource_id=process["resource_id"], account_id=process["account_id"],
-                    server_id=self.server_id, priority=process["priority"],
-                    data={k: v for k, v in a.data.items() if k not in ("originState", "chain")})
-                claimed = await self._claim_chained(conn, chained_id, process)
+                claimed = await self._submit_chained(conn, completion.chain, a)
                 if claimed is not None:  # started here too: one transaction less
                     chained = await self._start(conn, claimed, row)
             await self._after_done(conn, a)
@@ -362,16 +357,23 @@ class ProcessPool:
             await self._started(chained)
         return chained
 
-    async def _claim_chained(self, conn: Batch, chained_id: int, process: Any) -> Any:
-        """Claim the process a chain just wrote, unless other work on the resource waits."""
+    async def _submit_chained(self, conn: Batch, name: str, a: Attempt) -> Any:
+        """Insert the process a chain asks for; its row if this server claimed it at once
+        (no other work on the resource waits), else None (it is claimed in its turn)."""
+        process = a.process
+        what: dict[str, Any] = {
+            "resource_type": a.definition.resource_type, "resource_id": process["resource_id"],
+            "account_id": process["account_id"], "server_id": self.server_id,
+            "priority": process["priority"],
+            "data": {k: v for k, v in a.data.items() if k not in ("originState", "chain")}}
         if self._stopping:
+            await submit(conn, name, **what)
             return None
-        # no row when other work on the resource waits: the older request goes first and
-        # the chain is claimed in its turn
-        result = await conn.execute(hotsql.claim_chained(), {
-            "b_id": chained_id, "b_parent": process["id"], "b_server": self.server_id,
-            "b_now": now_ms()})
-        return result.mappings().first()
+        values = process_values(name, **what)
+        row = (await conn.execute(hotsql.insert_chained(), {
+            **values, "b_rtype": values["resource_type"], "b_rid": values["resource_id"],
+            "b_parent": process["id"], "b_server": self.server_id, "b_now": now_ms()})).one()
+        return row._mapping if row._mapping["running_process_server_id"] is not None else None
 
     async def _after_done(self, conn: Batch, a: Attempt) -> None:
         """Follow-ups in the finishing transaction: the purge after a remove."""

@@ -136,7 +136,7 @@ class Batch:
 class _Compiled:
     """One statement compiled for asyncpg for one parameter key set."""
 
-    __slots__ = ("by_id", "compiled", "order", "processors", "sql", "stmt")
+    __slots__ = ("by_id", "compiled", "from_params", "order", "processors", "sql", "stmt")
 
     def __init__(self, stmt: Any, keys: frozenset[str], dialect: Any) -> None:
         self.stmt = stmt
@@ -144,9 +144,12 @@ class _Compiled:
                                 column_keys=sorted(k for k in keys if not k.startswith("b_")))
         if "POSTCOMPILE" in compiled.string:  # IN (…) of values held by the statement
             compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            raise TypeError("a pipelined batch does not run Python-side column defaults")
         self.compiled = compiled
         self.sql = compiled.string
         self.order = tuple(compiled.positiontup or ())
+        self.from_params = all(name in keys for name in self.order)  # no value held
         self.processors = dict(compiled._bind_processors)
         returned = [c.key for c in getattr(stmt, "exported_columns", ())]
         # How rows of several executions are told apart: an INSERT returns one row per
@@ -157,7 +160,8 @@ class _Compiled:
             self.by_id = None
 
     def args(self, params: dict[str, Any]) -> tuple[Any, ...]:
-        values = self.compiled.construct_params(params)  # with the values the statement holds
+        # with the values the statement holds, if it holds any
+        values = params if self.from_params else self.compiled.construct_params(params)
         out = []
         for name in self.order:
             value = values.get(name)
