@@ -109,25 +109,27 @@ async def handle_v1(request: web.Request) -> web.StreamResponse:
     ctx = await resolve_scope(request, services, principal, project_wire_id)
     method = request.method
     registry = services.registry
-    visible = [t for t in registry if t.visible_to(ctx)]
+
+    def visible() -> list[Any]:  # the types this caller sees (the root, schemas, openapi)
+        return [t for t in registry if t.visible_to(ctx)]
 
     if not parts:
         if method != "GET":
             raise _method_not_allowed("the API root", method)
-        return json_response(api_root(ctx, visible),
+        return json_response(api_root(ctx, visible()),
                              headers={"X-API-Schemas": f"{ctx.base_url}/schemas"})
     head = parts[0]
     if head == "schemas" and len(parts) <= 2:
         if method != "GET":
             raise _method_not_allowed("schemas", method)
         if len(parts) == 1:
-            return json_response(schemas_collection(ctx, visible))
+            return json_response(schemas_collection(ctx, visible()))
         t = registry.get(parts[1])
         if t is None or not t.visible_to(ctx):
             raise NotFound(f"no schema {parts[1]!r}", field_name="id")
         return json_response(schema_json(ctx, t))
     if head == "openapi.json" and len(parts) == 1:
-        return json_response(openapi_document(ctx, visible))
+        return json_response(openapi_document(ctx, visible()))
     rtype = registry.by_plural(head)
     if rtype is None or not rtype.visible_to(ctx) or len(parts) > 2:
         raise NotFound(f"no such path: {request.path}")
