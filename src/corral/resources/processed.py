@@ -122,12 +122,15 @@ class ProcessType(TableType):
                        code="InvalidState", field_name="state")
 
 
+_a = tables.account
+# built once: a statement object SQLAlchemy (and a group commit) compile once
+_first_project = (sa.select(_a.c.id).where(_a.c.kind == "project", _a.c.state == "active")
+                  .order_by(_a.c.id).limit(1))
+
+
 async def default_project(conn: AsyncConnection) -> int:
     """Where an admin's creates land when no project is in the URL: the first project."""
-    a = tables.account
-    row = (await conn.execute(sa.select(a.c.id).where(a.c.kind == "project",
-                                                      a.c.state == "active")
-                              .order_by(a.c.id).limit(1))).first()
+    row = (await conn.execute(_first_project)).first()
     if row is None:
         raise ApiError("no active project: create one or use /v1/projects/<id>/…",
                        status=422, code="MissingRequired", field_name="projectId")
