@@ -327,3 +327,28 @@ async def test_an_agent_that_misses_pings_goes_reconnecting_and_comes_back_activ
         await eventually(lambda: _state_is(api, url, "running"))
         procs = await processes(api, processName="agent.reconnect")
         assert procs and procs[0]["result"] == "SUCCESS"
+
+
+async def test_a_long_retried_process_keeps_its_first_and_latest_attempts(
+        server: RunningServer, api: httpx.AsyncClient, agent_env: dict[str, Any]) -> None:
+    calls = 0
+
+    def fail_twelve_times(event: dict[str, Any]) -> Reply:
+        nonlocal calls
+        calls += 1
+        if calls <= 12:
+            return Reply(transitioning="error", message=f"attempt {calls} failed")
+        return Reply()
+
+    async with scripted(server, agent_env, fail_twelve_times):
+        await set_settings(api, **{"process.retry_max_wait.millis": "50"})
+        inst = (await api.post("/v1/instances", json={"name": "stubborn"})).json()
+        await eventually(lambda: _state_is(api, f"/v1/instances/{inst['id']}", "running"),
+                         timeout=30)
+    start = [p for p in await processes(api, resourceId=inst["id"][2:],
+                                         resourceType="instance")
+             if p["processName"] == "instance.start"]
+    assert len(start) == 1 and start[0]["executionCount"] == 13
+    execs = (await api.get(start[0]["links"]["processExecutions"])).json()["data"]
+    attempts = sorted(a["attempt"] for e in execs for a in e["log"]["attempts"])
+    assert attempts == [1, 2, 6, 7, 8, 9, 10, 11, 12, 13]  # the first 2 and the last 8

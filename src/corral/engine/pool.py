@@ -3,10 +3,12 @@
 One loop per server. It claims unfinished ``process_instance`` rows whose ``run_after``
 has passed and that no live server is running; only the *oldest* unfinished process
 of a resource is ever claimable, which is the resource lock (one process at a time
-per resource, in the order they were asked for). A claim is a conditional UPDATE of
-``running_process_server_id``; on PostgreSQL the candidate rows are read with
-``FOR UPDATE SKIP LOCKED`` so several servers share the pool; on SQLite the single
-connection serialises claims.
+per resource, in the order they were asked for). A claim is one UPDATE of
+``running_process_server_id`` of the rows a sub-select picks; on PostgreSQL it picks
+them ``FOR UPDATE SKIP LOCKED`` so several servers share the pool; on SQLite the single
+connection serialises claims. Every write (claim, an attempt's start and end) is an op of
+the store's group commit (``Store.group``), sharing its transaction with the writes that
+arrive meanwhile; ``engine/endings.py`` holds how an attempt ends.
 
 A server refreshes ``running_at`` of the rows it runs; a row whose ``running_at`` is
 older than ``process.running_delay.millis`` belongs to a dead server and is taken over
@@ -28,35 +30,26 @@ import sqlalchemy as sa
 from corral.engine import handlers as handler_registry
 from corral.engine import hotsql
 from corral.engine.attempt import Attempt, HandlerResult
-from corral.engine.backoff import RetryPolicy
-from corral.engine.definitions import REGISTRY, ProcessDefinition, timeout_setting_name
+from corral.engine.definitions import REGISTRY, ProcessDefinition
+from corral.engine.endings import AttemptEndings
 from corral.engine.hosts import HostCache
 from corral.engine.log import ExecutionLog
 from corral.engine.statemachine import (
     DELEGATE,
     ExitReason,
-    Failure,
     Phase,
     Result,
     Verdict,
-    decide_after_error,
     decide_start,
     decide_success,
-    exit_reason_for,
-    is_final,
 )
 from corral.engine.submit import now_ms, process_values, submit
-from corral.errors import ErrorReply, ProcessDelay
 from corral.store import tables
 from corral.store.group import Batch
 
 log = logging.getLogger(__name__)
 
 pi = tables.process_instance
-pe = tables.process_execution
-# Execution rows kept per process: the first few attempts and the most recent ones.
-KEEP_FIRST_EXECUTIONS = 2
-KEEP_LAST_EXECUTIONS = 8
 
 
 # Claims are at least this far apart (seconds): work submitted meanwhile is claimed in one go.
@@ -84,7 +77,7 @@ class _Started(NamedTuple):
     data: dict[str, Any]
 
 
-class ProcessPool:
+class ProcessPool(AttemptEndings):
     def __init__(self, services: Any, *, server_id: str, concurrency: int = 256) -> None:
         self.services = services
         self.store = services.store
@@ -250,8 +243,8 @@ class ProcessPool:
             await self.services.changed(s.rtype, s.resource)
 
     async def _start(self, conn: Batch, process: Any, hint: Any = None) -> _Started | None:
-        """Start an attempt of ``process`` in ``conn`` (an op of a group commit): the resource goes transitioning and the
-        process row STARTED. None when the process ended there (no handler to run).
+        """Start an attempt of ``process`` in ``conn`` (an op of a group commit): the resource
+        goes transitioning and the process row STARTED. None when the process ended there (no handler to run).
 
         ``hint``: the resource row as it is believed to be (the row a chaining process just
         wrote; for a new process, its one start state and transitioning). The resource is
@@ -383,92 +376,6 @@ class ProcessPool:
             await submit(conn, f"{d.resource_type.lower()}.purge", resource_type=d.resource_type,
                          resource_id=a.process["resource_id"], account_id=a.process["account_id"],
                          server_id=self.server_id, run_after=now_ms() + delay)
-
-    async def _after_error(self, a: Attempt, transitioning_state: str | None, attempt_no: int,
-                           exc: BaseException) -> None:
-        definition, table, process = a.definition, a.rtype.table, a.process
-        reason = exit_reason_for(exc)
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        now = time.time()
-        if is_final(reason):  # a handler found the process has nothing left to do
-            a.log.note(message, time=now)
-            a.log.end_attempt(exit_reason=reason, time=now)
-
-            async def final(conn: Batch) -> Any:
-                row = (await conn.execute(hotsql.update_resource(table), {
-                    "b_id": process["resource_id"], "transitioning": "no"})).one()
-                await self._finish(conn, process, attempt_no, reason, Result.CANCELED, a.log)
-                return row
-
-            await self.services.changed(a.rtype, await self.store.group(final))
-            return
-        timeout = self._overall_timeout(definition)
-        policy = RetryPolicy.from_settings(
-            self.services.settings.get("process.retry_max_wait.millis"))
-        decision = decide_after_error(
-            definition, reason, attempt=attempt_no, start_time=process["start_time"] / 1000,
-            now=now, timeout=timeout, policy=policy,
-            delay=exc.delay if isinstance(exc, ProcessDelay) else None,
-            origin_state=a.data.get("originState"), message=message)
-        if reason is ExitReason.UNKNOWN_EXCEPTION:
-            log.warning("process %s (%s) attempt %d failed: %r", process["id"], definition.name,
-                        attempt_no, exc)
-        a.log.set_exception(exc)
-        a.log.end_attempt(exit_reason=reason, time=now)
-        # what the resource shows: the failure, or an agent's error reply while it is retried
-        values: dict[str, Any] | None = None
-        if isinstance(decision, Failure) or isinstance(exc, ErrorReply):
-            values = {"transitioning": "error", "transitioning_message": message[:1024]}
-            if isinstance(decision, Failure) and decision.state_to_write is not None:
-                values["state"] = decision.state_to_write
-
-        async def op(conn: Batch) -> Any:
-            row = None
-            if values is not None:
-                row = (await conn.execute(hotsql.update_resource(table),
-                                          {"b_id": process["resource_id"], **values})).one()
-            if isinstance(decision, Failure):
-                await self._finish(conn, process, attempt_no, reason, Result.FAILURE, a.log)
-            else:
-                conn.later(hotsql.update_process(), {
-                    "b_id": process["id"], "exit_reason": reason.value,
-                    "run_after": int(decision.run_after * 1000),
-                    "running_process_server_id": None, "running_at": None})
-                await self._record(conn, process["id"], attempt_no, a.log)
-            return row
-
-        row = await self.store.group(op)
-        if row is not None:
-            await self.services.changed(a.rtype, row)
-
-    def _overall_timeout(self, definition: ProcessDefinition) -> float:
-        try:
-            return float(self.services.settings.get(timeout_setting_name(definition.name)))
-        except (KeyError, ValueError):
-            return definition.default_timeout
-
-    async def _finish(self, conn: Batch, process: Any, attempt_no: int, reason: ExitReason,
-                      result: Result, elog: ExecutionLog) -> None:
-        conn.later(hotsql.update_process(), {
-            "b_id": process["id"], "end_time": now_ms(), "exit_reason": reason.value,
-            "result": result.value, "phase": Phase.DONE.value,
-            "running_process_server_id": None,
-            "execution_count": max(attempt_no, int(process["execution_count"]))})
-        await self._record(conn, process["id"], attempt_no, elog)
-
-    async def _record(self, conn: Batch, process_id: int, attempt_no: int,
-                      elog: ExecutionLog) -> None:
-        row = {"process_instance_id": process_id, "created": now_ms(), "log": elog.to_json()}
-        if attempt_no <= KEEP_FIRST_EXECUTIONS + KEEP_LAST_EXECUTIONS:
-            conn.later(hotsql.insert_execution(), row)
-            return
-        # a long-retried process: keep the first attempts and the most recent ones
-        await conn.execute(hotsql.insert_execution(), row)
-        ids = [r.id for r in await conn.execute(hotsql.execution_ids(), {"b_pid": process_id})]
-        drop = ids[KEEP_FIRST_EXECUTIONS:-KEEP_LAST_EXECUTIONS]
-        if drop:  # ids in order: the ones to drop lie between two bounds
-            await conn.execute(hotsql.delete_executions(), {
-                "b_pid": process_id, "b_lo": drop[0], "b_hi": drop[-1]})
 
 
 __all__ = ["DELEGATE", "ProcessPool"]
