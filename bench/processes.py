@@ -71,6 +71,8 @@ class Result:
     create_errors: int
     creates_s: float  # time from the first POST to the last 201
     creates_per_s: float
+    create_ms_p50: float  # a create's response time (POST → 201)
+    create_ms_p99: float
     e2e_s: float  # time from the first POST to the end of the last instance.start
     starts_per_s: float
     process_rows_per_s: float  # instance.create + instance.start rows finished per second
@@ -88,6 +90,13 @@ class Result:
     loadavg_before: float = 0.0
     loadavg_after: float = 0.0
     error_samples: list[str] = field(default_factory=list)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -389,10 +398,12 @@ class Progress:
 
 
 async def create_instances(session: aiohttp.ClientSession, server: Server, count: int,
-                           concurrency: int) -> tuple[float, float, list[str]]:
-    """Returns (wall-clock ms of the first POST, seconds until the last answer, errors)."""
+                           concurrency: int) -> tuple[float, float, list[str], list[float]]:
+    """Returns (wall-clock ms of the first POST, seconds until the last answer, errors,
+    each create's response time in ms)."""
     next_i = 0
     errors: list[str] = []
+    latencies: list[float] = []
 
     async def worker() -> None:
         nonlocal next_i
@@ -400,10 +411,12 @@ async def create_instances(session: aiohttp.ClientSession, server: Server, count
             i = next_i
             next_i += 1
             try:
+                sent = time.perf_counter()
                 async with session.post(f"{server.url}/v1/instances",
                                         json={"name": f"bench-{i}",
                                               "command": ["sleep", "60"]}) as r:
                     body = await r.read()
+                    latencies.append((time.perf_counter() - sent) * 1000)
                     if r.status != 201:
                         errors.append(f"{r.status}: {body[:200]!r}")
             except aiohttp.ClientError as e:
@@ -412,7 +425,7 @@ async def create_instances(session: aiohttp.ClientSession, server: Server, count
     first_ms = time.time() * 1000
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return first_ms, time.perf_counter() - t0, errors
+    return first_ms, time.perf_counter() - t0, errors, latencies
 
 
 def start_py_spy(pid: int, out_dir: Path, backend: str) -> list[subprocess.Popen[bytes]]:
@@ -500,7 +513,7 @@ async def bench_backend(backend: str, args: argparse.Namespace) -> Result:
                     raise RuntimeError(f"[{backend}] {unfinished} processes unfinished "
                                        f"after {args.timeout:.0f} s")
                 await asyncio.sleep(0.1)  # polling the process rows
-            first_ms, creates_s, errors = await creating
+            first_ms, creates_s, errors, latencies = await creating
             cpu = cpu_seconds(server.proc.pid) - cpu_before
             load_after = os.getloadavg()[0]
             stop_py_spy(spies)
@@ -535,7 +548,9 @@ async def bench_backend(backend: str, args: argparse.Namespace) -> Result:
         return Result(
             backend=backend, instances=n, agents=args.agents, concurrency=args.concurrency,
             create_errors=len(errors), creates_s=round(creates_s, 3),
-            creates_per_s=round(n / creates_s, 1), e2e_s=round(e2e_s, 3),
+            creates_per_s=round(n / creates_s, 1),
+            create_ms_p50=round(percentile(latencies, 50), 1),
+            create_ms_p99=round(percentile(latencies, 99), 1), e2e_s=round(e2e_s, 3),
             starts_per_s=round(n / e2e_s, 1), process_rows_per_s=round(2 * n / e2e_s, 1),
             server_cpu_s=round(cpu, 2), server_cpu_ms_per_instance=round(cpu * 1000 / n, 2),
             server_cpu_ms_per_process=round(cpu * 1000 / (2 * n), 2),
@@ -566,14 +581,16 @@ async def bench_backend(backend: str, args: argparse.Namespace) -> Result:
 
 
 def print_table(results: list[Result]) -> None:
-    head = (f"{'backend':<11}{'instances':>10}{'agents':>7}{'creates/s':>11}"
+    head = (f"{'backend':<11}{'instances':>10}{'clients':>8}{'creates/s':>11}{'p50 ms':>8}"
+            f"{'p99 ms':>8}"
             f"{'starts/s':>10}{'procs/s':>9}{'e2e s':>8}{'CPU ms/inst':>12}{'CPU ms/proc':>12}"
             f"{'CPU util':>9}{'tx/inst':>9}{'DB CPU ms/inst':>15}{'load':>11}{'errors':>7}")
     print(head)
     print("-" * len(head))
     for r in results:
         tx = r.db.get("xact_commit_per_instance")
-        print(f"{r.backend:<11}{r.instances:>10}{r.agents:>7}{r.creates_per_s:>11.1f}"
+        print(f"{r.backend:<11}{r.instances:>10}{r.concurrency:>8}{r.creates_per_s:>11.1f}"
+              f"{r.create_ms_p50:>8.1f}{r.create_ms_p99:>8.1f}"
               f"{r.starts_per_s:>10.1f}{r.process_rows_per_s:>9.1f}{r.e2e_s:>8.1f}{r.server_cpu_ms_per_instance:>12.2f}"
               f"{r.server_cpu_ms_per_process:>12.2f}{r.server_cpu_utilisation:>9.2f}"
               f"{(f'{tx:.1f}' if tx is not None else '-'):>9}"
