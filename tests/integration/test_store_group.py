@@ -140,3 +140,18 @@ async def test_every_deferred_write_lands(store: Store, n: int) -> None:
     async with store.tx() as conn:
         names = {r.id: r.name for r in await conn.execute(sa.select(inst.c.id, inst.c.name))}
     assert names == {i: f"renamed-{i}" for i in ids}
+
+
+async def test_two_ops_writing_one_row_each_get_their_own_result(store: Store) -> None:
+    (i,) = await _instances(store, 1)
+    writer = GroupWriter(store, lanes=1)
+
+    def rename(name: str) -> Any:
+        async def op(conn: Batch) -> Any:
+            return (await conn.execute(hotsql.update_resource(inst),
+                                       {"b_id": i, "name": name})).one()
+        return op
+
+    rows = await asyncio.gather(*(writer.run(rename(n)) for n in ("a", "b", "c")))
+    assert [r._mapping["name"] for r in rows] == ["a", "b", "c"]
+    assert writer.batches <= 2

@@ -212,9 +212,9 @@ class PipelinedBatch(Batch):
         try:
             while True:
                 await self._settle(tasks)
-                failed = next((t for t in tasks if t.done() and t.exception()), None)
-                if failed is not None:
-                    raise failed.exception()  # type: ignore[misc]
+                failure = next((e for e in map(_failure, tasks) if e is not None), None)
+                if failure is not None:
+                    raise failure
                 if self._waiting:
                     waiting, self._waiting = self._waiting, []
                     await self._send(waiting)
@@ -243,13 +243,16 @@ class PipelinedBatch(Batch):
             if live == len(self._waiting):
                 return
 
+
     async def _send(self, waiting: list[tuple[Any, dict[str, Any], asyncio.Future[Rows]]]) -> None:
         groups: dict[tuple[int, frozenset[str]], list[tuple[Any, dict[str, Any], Any]]] = {}
         for item in waiting:
             groups.setdefault((id(item[0]), frozenset(item[1])), []).append(item)
         for (_sid, keys), items in groups.items():
             c = _compile(items[0][0], keys, self.dialect)
-            if len(items) == 1 or c.by_id is None:
+            one_by_one = len(items) == 1 or c.by_id is None or (
+                c.by_id and len({p["b_id"] for _s, p, _f in items}) < len(items))
+            if one_by_one:
                 for _stmt, params, fut in items:
                     rows = await self.apg.fetch(c.sql, *c.args(params))
                     fut.set_result(Rows([Row(r) for r in rows]))
@@ -317,6 +320,10 @@ class GroupWriter:
             ops = [op for op, _fut in batch]
             try:
                 results = await self._together(ops)
+            except asyncio.CancelledError as exc:  # this lane is cancelled: nobody waits in vain
+                for _op, fut in batch:
+                    _settle(fut, exc=exc)
+                raise
             except Exception as exc:
                 if len(batch) == 1:
                     _settle(batch[0][1], exc=exc)
@@ -357,6 +364,15 @@ def _settle(fut: asyncio.Future[Any], *, result: Any = None,
         fut.set_exception(exc)
     else:
         fut.set_result(result)
+
+
+def _failure(task: asyncio.Task[Any]) -> BaseException | None:
+    """What an ended op raised (None while it runs or when it returned)."""
+    if not task.done():
+        return None
+    if task.cancelled():
+        return asyncio.CancelledError("an op of the batch was cancelled")
+    return task.exception()
 
 
 __all__ = ["Batch", "GroupWriter", "PipelinedBatch", "Row", "Rows"]
