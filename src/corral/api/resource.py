@@ -311,8 +311,8 @@ class TableType(ResourceType):
         return out
 
     async def write(self, ctx: Context, op: Callable[[Any], Awaitable[T]]) -> T:
-        """Run ``op`` (a function of a connection) in a transaction; a type may share it
-        with others (``ProcessType``: the process pool's group commit)."""
+        """Run ``op`` (a function of a connection) in a transaction of its own; a type may
+        share it with others (``ProcessType``: the store's group commit)."""
         async with ctx.services.store.tx() as conn:
             return await op(conn)
 

@@ -2,9 +2,9 @@
 
 Every instance start needs its host (the agent to send to, the host part of the event)
 and every placement needs the project's active hosts. Hosts change seldom, so the pool
-keeps what it read for ``TTL`` seconds (attempts that miss together share one read): changes made on this server (any host change
-goes through ``services.changed``) drop the cache at once; a change made by another
-server shows here after at most ``TTL``.
+keeps what it read for ``TTL`` seconds (attempts that miss together share one read).
+Changes made on this server (any host change goes through ``services.changed``) drop
+the cache at once; a change made by another server shows here after at most ``TTL``.
 """
 
 from __future__ import annotations
