@@ -3,9 +3,10 @@
 
 ``corral server`` runs as a subprocess on a free port of 127.0.0.1, pinned to core 0 with
 ``taskset`` when there is one. Load runs in other processes pinned to the other core(s):
-*generators* (multiprocessing, each holding many aiohttp WebSocket clients of the admin key
-read from ``<data-dir>/admin-key``) and one *publisher* (aiohttp ``POST /v1/publish``: the
-only publishing path there is, so its cost is part of every figure and is measured alone).
+*generators* (multiprocessing, each holding many aiohttp WebSocket clients) and one
+*publisher* (aiohttp ``POST /v1/publish``: the only publishing path there is, so its cost is
+part of every figure and is measured alone), all with one admin-account API key created at
+start, after ``api.auth.cache.seconds`` was set to an hour (see ``Server.load_header``).
 Every event carries its send time (``data.t``, CLOCK_MONOTONIC ns, shared by all processes).
 
 Phases (all bounded in time; the whole run takes about 2 minutes):
@@ -28,6 +29,11 @@ On a second fresh server (a clean RSS baseline):
 4. idle connections: server RSS before and after 1,000 and 10,000 subscribed, idle sockets
    (RSS delta / connections);
 5. the fixed rate to 100 subscribers again with those 10,000 idle sockets open.
+
+An idle client reads its socket up to the first ping (subscribed), then no more (the
+kernel keeps the pings; a few per minute): otherwise the load core spends ~0.3 s parsing
+the 10,000 pings of every ping round, and the measured subscribers, on the same core,
+wait for it (``--idle-reading`` keeps them reading, as before).
 
 Each phase also records how busy the rest of the machine was (``other_cpu_util``, cores):
 figures taken while something else runs are noisy, latency above all.
@@ -174,7 +180,7 @@ async def _generator(conn: Any, ws_url: str, headers: dict[str, str], counter: A
     loads = orjson.loads
     text = aiohttp.WSMsgType.TEXT
 
-    async def read(ws: Any, ready: asyncio.Future[None]) -> None:
+    async def read(ws: Any, ready: asyncio.Future[None], keep_reading: bool) -> None:
         async for msg in ws:
             if msg.type != text:
                 continue
@@ -189,8 +195,11 @@ async def _generator(conn: Any, ws_url: str, headers: dict[str, str], counter: A
                     events.append(data["k"])
             elif not ready.done():
                 ready.set_result(None)  # the first ping: subscribed
+                if not keep_reading:
+                    return  # an idle socket: the rest waits in the kernel
 
-    async def connect_one(names: list[str], gate: asyncio.Semaphore) -> bool:
+    async def connect_one(names: list[str], gate: asyncio.Semaphore, keep_reading: bool
+                          ) -> bool:
         url = ws_url + "?" + "&".join(f"eventNames={n}" for n in names)
         async with gate:
             for attempt in range(5):
@@ -203,7 +212,7 @@ async def _generator(conn: Any, ws_url: str, headers: dict[str, str], counter: A
                         return False
                     await asyncio.sleep(0.2 * (attempt + 1))
             ready: asyncio.Future[None] = loop.create_future()
-            task = loop.create_task(read(ws, ready))
+            task = loop.create_task(read(ws, ready, keep_reading))
             sockets.append((ws, task))
             try:
                 await asyncio.wait_for(ready, 30)
@@ -215,10 +224,11 @@ async def _generator(conn: Any, ws_url: str, headers: dict[str, str], counter: A
         while True:
             cmd, *args = await loop.run_in_executor(None, conn.recv)
             if cmd == "connect":
-                n, names, parallel = args
+                n, names, parallel, keep_reading = args
                 t0 = time.perf_counter()
                 gate = asyncio.Semaphore(parallel)
-                ok = await asyncio.gather(*(connect_one(names, gate) for _ in range(n)))
+                ok = await asyncio.gather(*(connect_one(names, gate, keep_reading)
+                                            for _ in range(n)))
                 conn.send(("ok", sum(ok), time.perf_counter() - t0))
             elif cmd == "start":
                 del latencies[:]
@@ -376,6 +386,23 @@ class Server:
         token = f"{kv['CATTLE_ACCESS_KEY']}:{kv['CATTLE_SECRET_KEY']}"
         return {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
 
+    def load_header(self) -> dict[str, str]:
+        """A new admin-account API key for the load, first checked after the auth cache was
+        set to an hour: the load's requests never wait for its (slow, on purpose) check
+        again. With the default 30 s every concurrent request at expiry hashes it anew,
+        on the server's one core, and the phase that meets it stalls for 0.1-0.9 s."""
+        import base64
+
+        self.put_setting("api.auth.cache.seconds", "3600")
+        req = urllib.request.Request(f"{self.url}/v1/apikeys", method="POST",
+                                     data=json.dumps({"name": "fanout-bench"}).encode(),
+                                     headers={**self.admin_header(),
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            key = json.loads(r.read())
+        token = f"{key['publicValue']}:{key['secretValue']}"
+        return {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
+
     def put_setting(self, name: str, value: str) -> None:
         req = urllib.request.Request(f"{self.url}/v1/settings/{name}", method="PUT",
                                      data=json.dumps({"value": value}).encode(),
@@ -416,7 +443,7 @@ class Load:
 
     def __init__(self, server: Server, generators: int, cores: set[int] | None) -> None:
         ctx = mp.get_context("spawn")
-        headers = server.admin_header()
+        headers = server.load_header()
         ws_url = server.url.replace("http://", "ws://") + "/v1/subscribe"
         self.counters = [ctx.Value("q", 0, lock=False) for _ in range(generators)]
         self.gens: list[tuple[Any, Any]] = []
@@ -443,12 +470,15 @@ class Load:
             out.append(c.recv())
         return out
 
-    def connect(self, total: int, names: list[str], parallel: int = 16) -> float:
-        """Open ``total`` more subscribers spread over the generators; returns seconds."""
+    def connect(self, total: int, names: list[str], parallel: int = 16,
+                reading: bool = True) -> float:
+        """Open ``total`` more subscribers spread over the generators; returns seconds.
+
+        ``reading=False``: each stops reading after its first ping (idle sockets)."""
         per, extra = divmod(total, len(self.gens))
         t0 = time.perf_counter()
         for i, (_, c) in enumerate(self.gens):
-            c.send(("connect", per + (1 if i < extra else 0), names, parallel))
+            c.send(("connect", per + (1 if i < extra else 0), names, parallel, reading))
         for _, c in self.gens:
             if not c.poll(300):
                 raise RuntimeError("connecting took too long")
@@ -644,6 +674,9 @@ def main() -> None:
     ap.add_argument("--wait-quiet", type=float, default=0,
                     help="before each measured phase, wait up to this many seconds for the "
                          "rest of the machine to be idle (a shared machine)")
+    ap.add_argument("--idle-reading", action="store_true",
+                    help="idle clients keep reading their sockets (every ping parsed on the "
+                         "load core, next to the measured subscribers)")
     args = ap.parse_args()
 
     nofile = raise_nofile()
@@ -667,7 +700,9 @@ def main() -> None:
 
     results: dict[str, Any] = {"date": args.date, "machine": machine(), "server_core": server_core,
                                "load_cores": sorted(load_cores) if load_cores else None,
-                               "settings": {"api.sub.queue.max.events": "10000"},
+                               "settings": {"api.sub.queue.max.events": "10000",
+                                            "api.auth.cache.seconds": "3600"},
+                               "idle_reading": args.idle_reading,
                                "idle": [], "publish_only": None, "saturation": [],
                                "fixed_rate": []}
     phases = 1 + len(subs_list) + 3
@@ -717,7 +752,8 @@ def main() -> None:
             base_rss = settle_rss(server)
             have = 0
             for n in idle_list:
-                secs = load.connect(n - have, ["idle.nothing"], parallel=16)
+                secs = load.connect(n - have, ["idle.nothing"], parallel=16,
+                                    reading=args.idle_reading)
                 have = n
                 rss = settle_rss(server)
                 row = {"connections": load.connected, "connect_seconds": round(secs, 2),

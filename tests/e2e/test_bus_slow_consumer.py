@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 import pytest
-from tests.conftest import TIMEOUT_FACTOR, RunningServer
+from tests.conftest import TIMEOUT_FACTOR, RunningServer, eventually
 
 from corral.protocol.event import Event
 
@@ -114,3 +114,28 @@ async def test_a_socket_that_never_reads_again_is_dropped_by_the_server(
     stuck.start_reading()
     await stuck.wait_closed(timeout=30)
     assert stuck.close_code in (4008, 1006)
+
+
+async def test_a_reader_that_pauses_gets_everything_in_order_after_a_backlog(
+        server: RunningServer, subscribe) -> None:
+    """Its transport pauses, events wait in the server's sink, then go out in order."""
+    sock = await subscribe("bulk", label="pausing")
+    (sink,) = server.services.pinger.sinks
+    assert sink.pump is None  # an idle socket has no writer task
+    sock.pause_reading()
+    bus = server.services.bus
+    published = 0
+    while sink.pump is None or len(sink) < 10:  # the buffers fill, the transport pauses
+        assert published < MAX_EVENTS, "the transport never paused"
+        await bus.publish(Event.new("bulk", data={"i": published, "pad": PAD}))
+        published += 1
+        await asyncio.sleep(0)  # a loop turn: the sink writes what it was offered
+    assert not sink.closed
+    sock.start_reading()
+    await sock.wait_for(lambda s: len(s.events) == published, "every event", timeout=30)
+    assert [e["data"]["i"] for e in sock.events] == list(range(published))
+    await eventually(lambda: sink.pump is None and len(sink) == 0, "the backlog written")
+    await bus.publish(Event.new("bulk", data={"i": published}))  # no backlog any more
+    await sock.wait_for(lambda s: len(s.events) == published + 1, "one more")
+    assert not sock.ended.is_set() and not sink.closed
+    assert bus.stats.dropped_slow_consumers == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 import uuid
@@ -175,9 +176,15 @@ class CorralServer:
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        # What exists now (modules, classes, the registry, settings) lives as long as the
+        # server: keep it out of the collector's full passes, which stall the loop for
+        # ~0.5 us per tracked object (0.5 s with 10,000 sockets open). Unfrozen by stop().
+        gc.collect(1)
+        gc.freeze()
         log.info("corral server %s listening on %s", self.server_id, self.url)
 
     async def stop(self) -> None:
+        gc.unfreeze()  # what start() froze can be collected again once this server is gone
         services = self.services
         if services is not None and services.engine is not None:
             await self.purge.stop()
