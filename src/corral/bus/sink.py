@@ -16,6 +16,7 @@ without bound and never slows the publisher or the other readers.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import weakref
@@ -81,7 +82,7 @@ class Sink(Protocol):
         ...
 
 
-class _Bounded:
+class _Bounded(abc.ABC):
     """What both sinks share: the bound, the close state, and waiting for room."""
 
     __slots__ = ("_putter", "close_code", "close_reason", "label", "maxsize")
@@ -95,8 +96,9 @@ class _Bounded:
         self.close_reason: str | None = None
         self._putter: asyncio.Future[None] | None = None
 
-    def __len__(self) -> int:  # frames held, not yet written
-        raise NotImplementedError
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """Frames held, not yet written."""
 
     def __repr__(self) -> str:
         state = "open" if self.close_code is None else f"closed {self.close_code}"
@@ -136,8 +138,9 @@ class _Bounded:
             return SlowConsumer(self.close_reason or "slow consumer")
         return None
 
+    @abc.abstractmethod
     def close(self, code: int = CLOSE_NORMAL, reason: str = "", *, discard: bool = False) -> None:
-        raise NotImplementedError
+        """Take no more frames (``discard``: drop the ones held); see ``Sink.close``."""
 
     def _overflow(self) -> None:
         self.close(CLOSE_SLOW_CONSUMER,
