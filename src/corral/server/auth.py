@@ -3,13 +3,17 @@
 Secrets are stored as salted PBKDF2-SHA256 hashes. Checking one costs tens of
 milliseconds on purpose, so a key verified once is trusted for
 ``api.auth.cache.seconds`` (compared by a fast SHA-256 of the presented secret); the
-entry is dropped as soon as the key or its account is deactivated or removed.
+entry is dropped as soon as the key or its account is deactivated or removed. One key and
+secret are checked once at a time: requests that arrive while their check runs (a key's
+entry has just expired under load, say) wait for that check instead of each starting
+their own hash on the server's CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import logging
@@ -98,6 +102,11 @@ class Authenticator:
         self._cache: dict[str, _Entry] = {}
         # access key -> (fingerprint of the last wrong secret, until when it is refused unchecked)
         self._rejected: dict[str, tuple[bytes, float]] = {}
+        # (access key, fingerprint) -> the check running for it, shared by whoever asks meanwhile
+        self._checking: dict[tuple[str, bytes], asyncio.Task[Principal | None]] = {}
+        # bumped by forget_*: a check that started before a key was revoked caches nothing,
+        # and requests arriving after the revocation start a check of their own
+        self._generation = 0
         self.hash_checks = 0  # how many slow checks ran (observable in tests)
 
     async def authenticate(self, header: str | None) -> Principal:
@@ -110,14 +119,36 @@ class Authenticator:
         rejected = self._rejected.get(access)
         if rejected is not None and rejected[1] > now and rejected[0] == fp:
             raise Unauthorized("invalid access key or secret key")
+        check = self._checking.get((access, fp))
+        if check is None:
+            check = asyncio.ensure_future(self._check(access, secret, fp))
+            self._checking[(access, fp)] = check
+            check.add_done_callback(functools.partial(self._checked, (access, fp)))
+        # shielded: a caller that goes away does not cancel the check the others wait for
+        principal = await asyncio.shield(check)
+        if principal is None:
+            raise Unauthorized("invalid access key or secret key")
+        return principal
+
+    async def _check(self, access: str, secret: str, fp: bytes) -> Principal | None:
+        generation = self._generation
         principal = await self._verify(access, secret)
+        if generation != self._generation:  # a key was revoked meanwhile: remember nothing
+            return principal
+        now = self.clock()
         if principal is None:
             if len(self._rejected) > 10_000:
                 self._rejected.clear()
             self._rejected[access] = (fp, now + _NEGATIVE_TTL)
-            raise Unauthorized("invalid access key or secret key")
-        self._cache[access] = _Entry(fp, principal, now + self.cache_seconds())
+        else:
+            self._cache[access] = _Entry(fp, principal, now + self.cache_seconds())
         return principal
+
+    def _checked(self, key: tuple[str, bytes], check: asyncio.Task[Principal | None]) -> None:
+        if self._checking.get(key) is check:
+            del self._checking[key]
+        if not check.cancelled():
+            check.exception()  # retrieved here too: every waiter may have gone
 
     async def _verify(self, access: str, secret: str) -> Principal | None:
         c, a = tables.credential, tables.account
@@ -145,12 +176,18 @@ class Authenticator:
         return Principal(credential_id=row.id, account_id=row.account_id,
                          account_kind=row.account_kind, project_id=project_id, agent_id=agent_id)
 
+    def _revoked(self) -> None:
+        self._generation += 1
+        self._checking.clear()
+
     def forget_key(self, access_key: str | None) -> None:
+        self._revoked()
         if access_key is not None:
             self._cache.pop(access_key, None)
             self._rejected.pop(access_key, None)
 
     def forget_account(self, account_id: int) -> None:
+        self._revoked()
         for key in [k for k, e in self._cache.items()
                     if e.principal.account_id == account_id
                     or e.principal.project_id == account_id]:
