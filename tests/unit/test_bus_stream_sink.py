@@ -8,7 +8,8 @@ import asyncio
 import pytest
 
 from corral.bus import Bus, MemoryEventLog
-from corral.bus.sink import CLOSE_NORMAL, CLOSE_SLOW_CONSUMER, Sink, StreamSink
+from corral.bus.sink import CLOSE_NORMAL, CLOSE_SLOW_CONSUMER, Sink
+from corral.bus.stream_sink import StreamSink
 from corral.protocol.event import Event, decode
 from tests.conftest import eventually
 

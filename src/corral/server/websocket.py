@@ -5,8 +5,9 @@ Checks happen before the upgrade (auth by the middleware; event names, ``agentId
 Then: a ping event at once and every ``api.sub.ping.interval.millis``; the requested
 names qualified per §3; the events the bus routes to this socket's ``SocketSink``, which
 writes those of one loop turn to the transport itself, in one write early in the next (a
-backlog and a task only while the transport is paused, see ``corral.bus.sink.StreamSink``);
-the handler's own task reads the socket (close frames; aiohttp answers WebSocket pings). A sink that overflows (a slow consumer)
+backlog and a task only while the transport is paused, see
+``corral.bus.stream_sink.StreamSink``); the handler's own task reads the socket (close
+frames; aiohttp answers WebSocket pings). A sink that overflows (a slow consumer)
 ends the socket with close code 4008 and the reason; a ``since`` that was purged ends it
 with ``resync.required`` and 4010.
 
@@ -30,7 +31,8 @@ from aiohttp import WSMsgType, web
 
 from corral.api.context import Context
 from corral.bus import CLOSE_NORMAL
-from corral.bus.sink import Sink, StreamSink
+from corral.bus.sink import Sink
+from corral.bus.stream_sink import StreamSink
 from corral.engine.agentping import agent_connected
 from corral.errors import Forbidden, ProtocolError, Unauthorized, ValidationError
 from corral.protocol import names
