@@ -3,7 +3,7 @@
 
 ``corral server`` runs as a subprocess on a free port of 127.0.0.1, pinned to core 0 with
 ``taskset`` when there is one. Load runs in other processes pinned to the other core(s):
-*generators* (multiprocessing, each holding many aiohttp WebSocket clients) and one
+*generators* (multiprocessing, each holding many WebSocket clients) and one
 *publisher* (aiohttp ``POST /v1/publish``: the only publishing path there is, so its cost is
 part of every figure and is measured alone), all with one admin-account API key created at
 start, after ``api.auth.cache.seconds`` was set to an hour (see ``Server.load_header``).
@@ -29,6 +29,14 @@ On a second fresh server (a clean RSS baseline):
 4. idle connections: server RSS before and after 1,000 and 10,000 subscribed, idle sockets
    (RSS delta / connections);
 5. the fixed rate to 100 subscribers again with those 10,000 idle sockets open.
+
+The measured subscribers use ``bench/leanws.py`` (``--client lean``, the default), a client
+that costs a few us per message, or aiohttp's (``--client aiohttp``, ~20-30 us): the load
+core's time per message is part of every latency here, 100 subscribers of one event share
+that core. Idle sockets are always aiohttp's (the client of corral's agent and SDK), so the
+RSS figure stays comparable: the server's RSS after the same 1,000 connections was 7.6
+KiB each with leanws clients and 16.8 KiB with aiohttp's, for the same Python heap per
+connection (~17 KiB by tracemalloc); RSS deltas follow how allocations interleave.
 
 An idle client reads its socket up to the first ping (subscribed), then no more (the
 kernel keeps the pings; a few per minute): otherwise the load core spends ~0.3 s parsing
@@ -170,6 +178,9 @@ async def _generator(conn: Any, ws_url: str, headers: dict[str, str], counter: A
     import aiohttp
     import orjson
 
+    sys.path.insert(0, str(HERE))
+    import leanws
+
     loop = asyncio.get_running_loop()
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     sockets: list[tuple[Any, asyncio.Task[None]]] = []
@@ -180,40 +191,54 @@ async def _generator(conn: Any, ws_url: str, headers: dict[str, str], counter: A
     loads = orjson.loads
     text = aiohttp.WSMsgType.TEXT
 
+    def received(raw: bytes | str, ready: asyncio.Future[None]) -> bool:
+        """Count one message; True for the first ping (subscribed) of a socket."""
+        event = loads(raw)
+        if event["name"] == EVENT:
+            t = now()
+            counter.value += 1
+            if state["measuring"]:
+                state["count"] += 1
+                data = event["data"]
+                latencies.append(t - data["t"])
+                events.append(data["k"])
+        elif not ready.done():
+            ready.set_result(None)
+            return True
+        return False
+
     async def read(ws: Any, ready: asyncio.Future[None], keep_reading: bool) -> None:
         async for msg in ws:
-            if msg.type != text:
-                continue
-            event = loads(msg.data)
-            if event["name"] == EVENT:
-                t = now()
-                counter.value += 1
-                if state["measuring"]:
-                    state["count"] += 1
-                    data = event["data"]
-                    latencies.append(t - data["t"])
-                    events.append(data["k"])
-            elif not ready.done():
-                ready.set_result(None)  # the first ping: subscribed
-                if not keep_reading:
-                    return  # an idle socket: the rest waits in the kernel
+            if msg.type == text and received(msg.data, ready) and not keep_reading:
+                return  # an idle socket: the rest waits in the kernel
 
-    async def connect_one(names: list[str], gate: asyncio.Semaphore, keep_reading: bool
-                          ) -> bool:
+    async def open_aiohttp(url: str, ready: asyncio.Future[None], keep_reading: bool
+                           ) -> tuple[Any, Any]:
+        ws = await session.ws_connect(url, headers=headers, autoping=True, max_msg_size=0)
+        return ws, loop.create_task(read(ws, ready, keep_reading))
+
+    async def open_lean(url: str, ready: asyncio.Future[None], keep_reading: bool
+                        ) -> tuple[Any, Any]:
+        def on_text(payload: bytes) -> None:
+            if received(payload, ready) and not keep_reading:
+                sock.pause()
+        sock = await leanws.connect(url, headers, on_text)
+        return sock, None
+
+    async def connect_one(names: list[str], gate: asyncio.Semaphore, keep_reading: bool,
+                          client: str) -> bool:
+        open_socket = open_lean if client == "lean" else open_aiohttp
         url = ws_url + "?" + "&".join(f"eventNames={n}" for n in names)
         async with gate:
+            ready: asyncio.Future[None] = loop.create_future()
             for attempt in range(5):
                 try:
-                    ws = await session.ws_connect(url, headers=headers, autoping=True,
-                                                  max_msg_size=0)
+                    sockets.append(await open_socket(url, ready, keep_reading))
                     break
                 except (aiohttp.ClientError, OSError):
                     if attempt == 4:
                         return False
                     await asyncio.sleep(0.2 * (attempt + 1))
-            ready: asyncio.Future[None] = loop.create_future()
-            task = loop.create_task(read(ws, ready, keep_reading))
-            sockets.append((ws, task))
             try:
                 await asyncio.wait_for(ready, 30)
             except TimeoutError:
@@ -224,10 +249,10 @@ async def _generator(conn: Any, ws_url: str, headers: dict[str, str], counter: A
         while True:
             cmd, *args = await loop.run_in_executor(None, conn.recv)
             if cmd == "connect":
-                n, names, parallel, keep_reading = args
+                n, names, parallel, keep_reading, client = args
                 t0 = time.perf_counter()
                 gate = asyncio.Semaphore(parallel)
-                ok = await asyncio.gather(*(connect_one(names, gate, keep_reading)
+                ok = await asyncio.gather(*(connect_one(names, gate, keep_reading, client)
                                             for _ in range(n)))
                 conn.send(("ok", sum(ok), time.perf_counter() - t0))
             elif cmd == "start":
@@ -242,8 +267,10 @@ async def _generator(conn: Any, ws_url: str, headers: dict[str, str], counter: A
             elif cmd == "close":
                 for ws, task in sockets:
                     await ws.close()
-                    task.cancel()
-                await asyncio.gather(*(t for _, t in sockets), return_exceptions=True)
+                    if task is not None:
+                        task.cancel()
+                await asyncio.gather(*(t for _, t in sockets if t is not None),
+                                     return_exceptions=True)
                 sockets.clear()
                 conn.send(("ok",))
             elif cmd == "exit":
@@ -441,7 +468,9 @@ def free_port() -> int:
 class Load:
     """The generator processes and the publisher process, and how to drive them."""
 
-    def __init__(self, server: Server, generators: int, cores: set[int] | None) -> None:
+    def __init__(self, server: Server, generators: int, cores: set[int] | None,
+                 client: str) -> None:
+        self.client = client
         ctx = mp.get_context("spawn")
         headers = server.load_header()
         ws_url = server.url.replace("http://", "ws://") + "/v1/subscribe"
@@ -471,14 +500,16 @@ class Load:
         return out
 
     def connect(self, total: int, names: list[str], parallel: int = 16,
-                reading: bool = True) -> float:
+                reading: bool = True, client: str | None = None) -> float:
         """Open ``total`` more subscribers spread over the generators; returns seconds.
 
-        ``reading=False``: each stops reading after its first ping (idle sockets)."""
+        ``reading=False``: each stops reading after its first ping (idle sockets).
+        ``client``: "lean" or "aiohttp", by default the one of the measured subscribers."""
+        client = client or self.client
         per, extra = divmod(total, len(self.gens))
         t0 = time.perf_counter()
         for i, (_, c) in enumerate(self.gens):
-            c.send(("connect", per + (1 if i < extra else 0), names, parallel, reading))
+            c.send(("connect", per + (1 if i < extra else 0), names, parallel, reading, client))
         for _, c in self.gens:
             if not c.poll(300):
                 raise RuntimeError("connecting took too long")
@@ -556,8 +587,9 @@ class Bench:
     """A fresh server (own temporary data dir) and its load processes; cleaned up on exit."""
 
     def __init__(self, server_core: int | None, load_cores: set[int] | None,
-                 generators: int) -> None:
+                 generators: int, client: str) -> None:
         self.server_core, self.load_cores, self.generators = server_core, load_cores, generators
+        self.client = client
 
     def __enter__(self) -> tuple[Server, Load]:
         self.tmp = Path(tempfile.mkdtemp(prefix="corral-fanout-"))
@@ -566,7 +598,7 @@ class Bench:
         try:
             self.server.wait_ready()
             self.server.put_setting("api.sub.queue.max.events", "10000")
-            self.load = Load(self.server, self.generators, self.load_cores)
+            self.load = Load(self.server, self.generators, self.load_cores, self.client)
         except BaseException:
             self.__exit__()
             raise
@@ -674,6 +706,10 @@ def main() -> None:
     ap.add_argument("--wait-quiet", type=float, default=0,
                     help="before each measured phase, wait up to this many seconds for the "
                          "rest of the machine to be idle (a shared machine)")
+    ap.add_argument("--client", choices=("lean", "aiohttp"), default="lean",
+                    help="the subscribers' WebSocket client: bench/leanws.py (a few us per "
+                         "message) or aiohttp's (~20-30 us, which the load core adds to "
+                         "every latency)")
     ap.add_argument("--idle-reading", action="store_true",
                     help="idle clients keep reading their sockets (every ping parsed on the "
                          "load core, next to the measured subscribers)")
@@ -698,7 +734,8 @@ def main() -> None:
     def alarm(*_: Any) -> None:
         raise TimeoutError(f"the benchmark ran longer than {args.max_seconds} s")
 
-    results: dict[str, Any] = {"date": args.date, "machine": machine(), "server_core": server_core,
+    results: dict[str, Any] = {"date": args.date, "machine": machine(), "client": args.client,
+                               "server_core": server_core,
                                "load_cores": sorted(load_cores) if load_cores else None,
                                "settings": {"api.sub.queue.max.events": "10000",
                                             "api.auth.cache.seconds": "3600"},
@@ -717,7 +754,7 @@ def main() -> None:
     quiet = args.wait_quiet
 
     # Server A: publishing, saturation and fixed rate, on a fresh server.
-    with Bench(server_core, load_cores, args.generators) as (server, load):
+    with Bench(server_core, load_cores, args.generators, args.client) as (server, load):
         # publishing alone (nobody subscribed to the event)
         results["publish_only"] = measure(server, load, 0,
                                           ("closed", args.seconds / 2, 0, 0, args.workers),
@@ -746,14 +783,14 @@ def main() -> None:
     # Server B (fresh, so the RSS baseline is clean): idle connections, then the fixed rate
     # again with all of them open.
     if idle_list:
-        with Bench(server_core, load_cores, args.generators) as (server, load):
-            load.connect(8, ["warmup"])
+        with Bench(server_core, load_cores, args.generators, args.client) as (server, load):
+            load.connect(8, ["warmup"], client="aiohttp")
             load.close()
             base_rss = settle_rss(server)
             have = 0
             for n in idle_list:
                 secs = load.connect(n - have, ["idle.nothing"], parallel=16,
-                                    reading=args.idle_reading)
+                                    reading=args.idle_reading, client="aiohttp")
                 have = n
                 rss = settle_rss(server)
                 row = {"connections": load.connected, "connect_seconds": round(secs, 2),
@@ -784,7 +821,7 @@ def main() -> None:
 def print_table(r: dict[str, Any]) -> None:
     m = r["machine"]
     print(f"\nfan-out, {r['date']}, {m['nproc']} x {m['cpu_model']}, server on core "
-          f"{r['server_core']}, load on {r['load_cores']}")
+          f"{r['server_core']}, load on {r['load_cores']}, {r['client']} client")
     print("\nidle connections   server RSS (MiB)   KiB per connection")
     for row in r["idle"]:
         print(f"{row['connections']:>16}   {row['server_rss_mib']:>16}   "
