@@ -8,8 +8,10 @@ import os
 import platform
 import re
 import secrets
+import shutil
 import socket
 import subprocess
+import sys
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +31,12 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "platform": platform.platform()}
+            "platform": platform.platform(), "kernel": platform.release()}
+
+
+def py_spy() -> str | None:
+    """The py-spy executable: on PATH or beside this Python (a venv's bin)."""
+    return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
 
 
 def free_port() -> int:

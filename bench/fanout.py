@@ -59,11 +59,9 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
-import platform
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -73,6 +71,8 @@ from array import array
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from common import free_port, machine, py_spy
 
 HERE = Path(__file__).resolve().parent
 LOOPBACK = "127.0.0.1"
@@ -110,20 +110,6 @@ def proc_rss_bytes(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "kernel": platform.release()}
 
 
 def percentile(sorted_values: list[int] | array, q: float) -> float:
@@ -459,12 +445,6 @@ class Server:
         self.log.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
-
-
 class Load:
     """The generator processes and the publisher process, and how to drive them."""
 
@@ -622,8 +602,11 @@ def measure(server: Server, load: Load, subscribers: int, run: tuple[Any, ...],
     """
     waited = wait_quiet(quiet) if quiet > 0 else 0.0
     spy = None
-    if profile is not None and shutil.which("py-spy"):
-        spy = subprocess.Popen(["py-spy", "record", "-p", str(server.pid), "-r", "200",
+    spy_bin = py_spy() if profile is not None else None
+    if profile is not None and spy_bin is None:
+        print("py-spy not found: pip install py-spy", file=sys.stderr)
+    if spy_bin is not None:
+        spy = subprocess.Popen([spy_bin, "record", "-p", str(server.pid), "-r", "200",
                                 "-f", "raw", "-o", str(profile), "--nonblocking"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
@@ -820,7 +803,7 @@ def main() -> None:
 
 def print_table(r: dict[str, Any]) -> None:
     m = r["machine"]
-    print(f"\nfan-out, {r['date']}, {m['nproc']} x {m['cpu_model']}, server on core "
+    print(f"\nfan-out, {r['date']}, {m['cpus']} x {m['cpu_model']}, server on core "
           f"{r['server_core']}, load on {r['load_cores']}, {r['client']} client")
     print("\nidle connections   server RSS (MiB)   KiB per connection")
     for row in r["idle"]:

@@ -55,6 +55,7 @@ from common import (
     free_port,
     write_results,
 )
+from common import py_spy as find_py_spy
 
 HERE = Path(__file__).resolve().parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -430,7 +431,7 @@ async def create_instances(session: aiohttp.ClientSession, server: Server, count
 
 def start_py_spy(pid: int, out_dir: Path, backend: str) -> list[subprocess.Popen[bytes]]:
     # the venv's bin is not always on PATH (``.venv/bin/python bench/processes.py``)
-    py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    py_spy = find_py_spy()
     if py_spy is None:
         print("  py-spy not found: pip install py-spy", file=sys.stderr)
         return []
