@@ -196,7 +196,13 @@ async def _generator(conn: Any, ws_url: str, headers: dict[str, str], counter: A
     async def read(ws: Any, ready: asyncio.Future[None], keep_reading: bool) -> None:
         async for msg in ws:
             if msg.type == text and received(msg.data, ready) and not keep_reading:
-                return  # an idle socket: the rest waits in the kernel
+                # An idle socket: the rest waits in the kernel. Leaving the loop is not
+                # enough, aiohttp's protocol would still parse every ping into its queue
+                # (up to 64 KiB) on the load core: stop reading at the transport.
+                conn = ws._response.connection
+                if conn is not None and conn.transport is not None:
+                    conn.transport.pause_reading()
+                return
 
     async def open_aiohttp(url: str, ready: asyncio.Future[None], keep_reading: bool
                            ) -> tuple[Any, Any]:
