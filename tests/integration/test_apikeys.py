@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -75,6 +76,21 @@ async def test_a_verified_key_is_not_hashed_again_on_every_request(
         r = await mine.get("/v1", auth=(key["publicValue"], "x" * 40))
         assert r.status_code == 401
     assert auth.hash_checks - before == 2
+
+
+async def test_requests_arriving_together_with_a_new_key_share_one_check(
+        server: RunningServer, api: httpx.AsyncClient) -> None:
+    key = (await api.post("/v1/apikeys", json={"name": "burst"})).json()
+    auth = server.services.auth
+    before = auth.hash_checks
+    async with server.client((key["publicValue"], key["secretValue"]),
+                             limits=httpx.Limits(max_connections=32)) as mine:
+        answers = await asyncio.gather(*(mine.get("/v1") for _ in range(30)))
+        assert [r.status_code for r in answers] == [200] * 30
+        wrong = await asyncio.gather(*(mine.get("/v1", auth=(key["publicValue"], "y" * 40))
+                                       for _ in range(10)))
+        assert [r.status_code for r in wrong] == [401] * 10
+    assert auth.hash_checks - before == 2  # one for the thirty, one for the ten
 
 
 async def test_a_project_key_sees_only_its_project(server: RunningServer,
