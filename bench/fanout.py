@@ -169,7 +169,7 @@ async def _generator(conn: Any, ws_url: str, headers: dict[str, str], counter: A
 
     loop = asyncio.get_running_loop()
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-    sockets: list[tuple[Any, asyncio.Task[None]]] = []
+    sockets: list[tuple[Any, asyncio.Task[None] | None]] = []  # (socket, aiohttp's reader)
     state = {"measuring": False, "count": 0}
     latencies = array("q")
     events = array("q")  # the event number (data.k) of each latency sample

@@ -55,7 +55,7 @@ from common import (
     free_port,
     write_results,
 )
-from common import py_spy as find_py_spy
+from common import py_spy as find_py_spy  # start_py_spy's local is named py_spy
 
 HERE = Path(__file__).resolve().parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
