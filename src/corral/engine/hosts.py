@@ -9,12 +9,12 @@ the cache at once; a change made by another server shows here after at most ``TT
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from corral.engine import hotsql
+from corral.singleflight import SingleFlight
 from corral.store import tables
 
 TTL = 1.0
@@ -25,9 +25,7 @@ class HostCache:
         self.store = store
         self.ttl = ttl
         self._kept: dict[tuple[str, int], tuple[Any, float]] = {}
-        # reads under way: the attempts that miss together share one read
-        self._reading: dict[tuple[str, int], asyncio.Future[Any]] = {}
-        self._generation = 0
+        self._reads: SingleFlight[Any] = SingleFlight()  # attempts that miss share one read
 
     async def host(self, host_id: int) -> Any:
         """The host's row, or None when there is no such host."""
@@ -50,26 +48,20 @@ class HostCache:
         hit = self._kept.get(key)
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
-        reading = self._reading.get(key)
-        if reading is None:
-            reading = asyncio.ensure_future(read(key[1]))
-            self._reading[key] = reading
-            generation = self._generation
 
-            def keep(f: asyncio.Future[Any], key: tuple[str, int] = key) -> None:
-                if self._reading.get(key) is f:
-                    del self._reading[key]
-                # a change while it was read: the value may be older than the change
-                if not f.cancelled() and f.exception() is None and generation == self._generation:
-                    self._kept[key] = (f.result(), time.monotonic() + self.ttl)
+        async def read_and_keep() -> Any:
+            generation = self._reads.generation
+            value = await read(key[1])
+            # a change while it was read: the value may be older than the change
+            if generation == self._reads.generation:
+                self._kept[key] = (value, time.monotonic() + self.ttl)
+            return value
 
-            reading.add_done_callback(keep)
-        return await asyncio.shield(reading)
+        return await self._reads.run(key, read_and_keep)
 
     def forget(self) -> None:
         self._kept.clear()
-        self._reading.clear()
-        self._generation += 1
+        self._reads.forget()
 
     async def on_change(self, rtype: Any, _row: Any) -> None:
         """A change listener: a host or agent changed on this server."""

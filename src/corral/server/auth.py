@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import hashlib
 import hmac
 import logging
@@ -27,6 +26,7 @@ import sqlalchemy as sa
 
 from corral.api.context import Principal
 from corral.errors import Unauthorized
+from corral.singleflight import SingleFlight
 from corral.store import tables
 
 if TYPE_CHECKING:
@@ -102,11 +102,10 @@ class Authenticator:
         self._cache: dict[str, _Entry] = {}
         # access key -> (fingerprint of the last wrong secret, until when it is refused unchecked)
         self._rejected: dict[str, tuple[bytes, float]] = {}
-        # (access key, fingerprint) -> the check running for it, shared by whoever asks meanwhile
-        self._checking: dict[tuple[str, bytes], asyncio.Task[Principal | None]] = {}
-        # bumped by forget_*: a check that started before a key was revoked caches nothing,
-        # and requests arriving after the revocation start a check of their own
-        self._generation = 0
+        # one check per (access key, fingerprint) at a time, shared by whoever asks meanwhile;
+        # forgotten on a revocation: a check that started before it caches nothing, and
+        # requests arriving after it start a check of their own
+        self._checks: SingleFlight[Principal | None] = SingleFlight()
         self.hash_checks = 0  # how many slow checks ran (observable in tests)
 
     async def authenticate(self, header: str | None) -> Principal:
@@ -119,21 +118,15 @@ class Authenticator:
         rejected = self._rejected.get(access)
         if rejected is not None and rejected[1] > now and rejected[0] == fp:
             raise Unauthorized("invalid access key or secret key")
-        check = self._checking.get((access, fp))
-        if check is None:
-            check = asyncio.ensure_future(self._check(access, secret, fp))
-            self._checking[(access, fp)] = check
-            check.add_done_callback(functools.partial(self._checked, (access, fp)))
-        # shielded: a caller that goes away does not cancel the check the others wait for
-        principal = await asyncio.shield(check)
+        principal = await self._checks.run((access, fp), lambda: self._check(access, secret, fp))
         if principal is None:
             raise Unauthorized("invalid access key or secret key")
         return principal
 
     async def _check(self, access: str, secret: str, fp: bytes) -> Principal | None:
-        generation = self._generation
+        generation = self._checks.generation
         principal = await self._verify(access, secret)
-        if generation != self._generation:  # a key was revoked meanwhile: remember nothing
+        if generation != self._checks.generation:  # a key was revoked meanwhile: keep nothing
             return principal
         now = self.clock()
         if principal is None:
@@ -143,12 +136,6 @@ class Authenticator:
         else:
             self._cache[access] = _Entry(fp, principal, now + self.cache_seconds())
         return principal
-
-    def _checked(self, key: tuple[str, bytes], check: asyncio.Task[Principal | None]) -> None:
-        if self._checking.get(key) is check:
-            del self._checking[key]
-        if not check.cancelled():
-            check.exception()  # retrieved here too: every waiter may have gone
 
     async def _verify(self, access: str, secret: str) -> Principal | None:
         c, a = tables.credential, tables.account
@@ -176,18 +163,14 @@ class Authenticator:
         return Principal(credential_id=row.id, account_id=row.account_id,
                          account_kind=row.account_kind, project_id=project_id, agent_id=agent_id)
 
-    def _revoked(self) -> None:
-        self._generation += 1
-        self._checking.clear()
-
     def forget_key(self, access_key: str | None) -> None:
-        self._revoked()
+        self._checks.forget()
         if access_key is not None:
             self._cache.pop(access_key, None)
             self._rejected.pop(access_key, None)
 
     def forget_account(self, account_id: int) -> None:
-        self._revoked()
+        self._checks.forget()
         for key in [k for k, e in self._cache.items()
                     if e.principal.account_id == account_id
                     or e.principal.project_id == account_id]:
